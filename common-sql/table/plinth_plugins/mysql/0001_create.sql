@@ -1,0 +1,11 @@
+-- The installed plugin set: one row per plugin name, the version serving now
+-- and the one before it (kept on disk for rollback).
+CREATE TABLE plinth_plugins (
+    name VARCHAR(64) NOT NULL PRIMARY KEY,
+    version VARCHAR(64) NOT NULL,
+    previous_version VARCHAR(64),
+    state VARCHAR(16) NOT NULL,
+    manifest MEDIUMTEXT NOT NULL,
+    installed_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;

@@ -1,0 +1,359 @@
+//! The migration runner and its ledger, shared by the host schema and by
+//! plugin packages.
+//!
+//! A migration is one `NNNN_<what>.sql` file. The ledger table
+//! `plinth_migrations` records, per scope (`host`, or `plugin:<name>`), every
+//! file applied with its SHA-256. A file that was applied and has since been
+//! edited is refused: applied migrations are history, and a change belongs in
+//! a new file. On SQLite and PostgreSQL the pending files of one run and their
+//! ledger rows commit in one transaction; MySQL commits DDL implicitly, so
+//! there each file is recorded right after it ran and the ledger shows exactly
+//! how far a failed run got.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use sqlx::{AnyConnection, Connection};
+
+use super::{Db, DbError, Dialect, conn_dialect, host_sql, now_ms};
+
+/// The scope under which the host's own schema is recorded.
+pub const HOST_SCOPE: &str = "host";
+
+/// The ledger scope of a plugin's migrations.
+pub fn plugin_scope(plugin: &str) -> String {
+    format!("plugin:{plugin}")
+}
+
+/// One migration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Migration {
+    /// Stable id recorded in the ledger, e.g. `plinth_plugins/0001_create.sql`.
+    pub id: String,
+    /// Where it came from, for messages.
+    pub source: PathBuf,
+    pub sql: String,
+    /// Hex SHA-256 of the file's bytes.
+    pub checksum: String,
+    /// The `NNNN` sequence number.
+    pub sequence: u32,
+}
+
+impl Migration {
+    pub fn new(id: String, source: PathBuf, sequence: u32, sql: String) -> Self {
+        let checksum = hex::encode(Sha256::digest(sql.as_bytes()));
+        Self {
+            id,
+            source,
+            sql,
+            checksum,
+            sequence,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "{path}: migration files must be named NNNN_<what>.sql (four digits, an underscore, a name)"
+    )]
+    BadName { path: String },
+    #[error("{first} and {second} share the sequence number {sequence}; give each file its own")]
+    DuplicateSequence {
+        first: String,
+        second: String,
+        sequence: u32,
+    },
+    #[error(
+        "{path} was edited after it was applied (ledger {recorded}, file now {current}). \
+         Applied migrations must not change: restore the file and put the change in a new NNNN_*.sql file"
+    )]
+    Edited {
+        path: String,
+        recorded: String,
+        current: String,
+    },
+    #[error("migration {path} failed: {source}")]
+    Failed { path: String, source: sqlx::Error },
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("migration ledger: {0}")]
+    Ledger(#[from] sqlx::Error),
+}
+
+/// Reads the host schema for `dialect` from
+/// `<schema_dir>/table/<table>/<dialect>/NNNN_*.sql`.
+///
+/// Files run in order of their sequence number across all tables, then by
+/// table name, so a table whose foreign keys point at another is given a
+/// higher number.
+pub fn host_migrations(schema_dir: &Path, dialect: Dialect) -> Result<Vec<Migration>, MigrateError> {
+    let tables_dir = schema_dir.join("table");
+    let mut tables = read_dir_sorted(&tables_dir)?;
+    tables.retain(|p| p.is_dir());
+    let mut out = Vec::new();
+    for table_dir in tables {
+        let table = file_name(&table_dir);
+        let dialect_dir = table_dir.join(dialect.dir_name());
+        if !dialect_dir.is_dir() {
+            continue;
+        }
+        for migration in read_migration_dir(&dialect_dir)? {
+            out.push(Migration {
+                id: format!("{table}/{}", migration.id),
+                ..migration
+            });
+        }
+    }
+    out.sort_by(|a, b| a.sequence.cmp(&b.sequence).then_with(|| a.id.cmp(&b.id)));
+    Ok(out)
+}
+
+/// Reads a plugin's migrations for `dialect` from `<sql_dir>/<dialect>/`.
+/// A plugin without SQL has no such folder and no migrations.
+pub fn plugin_migrations(sql_dir: &Path, dialect: Dialect) -> Result<Vec<Migration>, MigrateError> {
+    let dir = sql_dir.join(dialect.dir_name());
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    read_migration_dir(&dir)
+}
+
+/// Reads `NNNN_<what>.sql` files of one folder, in sequence order, refusing
+/// badly named files and duplicate sequence numbers.
+pub fn read_migration_dir(dir: &Path) -> Result<Vec<Migration>, MigrateError> {
+    let mut out: Vec<Migration> = Vec::new();
+    for path in read_dir_sorted(dir)? {
+        if !path.is_file() {
+            continue;
+        }
+        let name = file_name(&path);
+        let sequence = parse_sequence(&name).ok_or_else(|| MigrateError::BadName {
+            path: path.display().to_string(),
+        })?;
+        if let Some(previous) = out.iter().find(|m| m.sequence == sequence) {
+            return Err(MigrateError::DuplicateSequence {
+                first: previous.source.display().to_string(),
+                second: path.display().to_string(),
+                sequence,
+            });
+        }
+        let sql = std::fs::read_to_string(&path).map_err(|source| MigrateError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        out.push(Migration::new(name, path, sequence, sql));
+    }
+    out.sort_by_key(|m| m.sequence);
+    Ok(out)
+}
+
+fn parse_sequence(name: &str) -> Option<u32> {
+    let stem = name.strip_suffix(".sql")?;
+    let (digits, rest) = stem.split_at_checked(4)?;
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let what = rest.strip_prefix('_')?;
+    if what.is_empty() {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>, MigrateError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| MigrateError::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let mut paths = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| MigrateError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        paths.push(entry.path());
+    }
+    paths.sort();
+    Ok(paths)
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Creates the ledger table when it does not exist yet. The ledger cannot
+/// record itself, so its DDL lives here rather than in `common-sql/`.
+pub async fn ensure_ledger(db: &Db) -> Result<(), MigrateError> {
+    let ddl = match db.dialect() {
+        Dialect::Sqlite | Dialect::Postgres => {
+            "CREATE TABLE IF NOT EXISTS plinth_migrations (\
+             scope VARCHAR(200) NOT NULL, \
+             migration VARCHAR(255) NOT NULL, \
+             checksum VARCHAR(64) NOT NULL, \
+             applied_at BIGINT NOT NULL, \
+             PRIMARY KEY (scope, migration))"
+        }
+        Dialect::Mysql => {
+            "CREATE TABLE IF NOT EXISTS plinth_migrations (\
+             scope VARCHAR(200) NOT NULL, \
+             migration VARCHAR(255) NOT NULL, \
+             checksum VARCHAR(64) NOT NULL, \
+             applied_at BIGINT NOT NULL, \
+             PRIMARY KEY (scope, migration)) ENGINE=InnoDB"
+        }
+    };
+    sqlx::raw_sql(ddl).execute(db.pool()).await?;
+    Ok(())
+}
+
+/// The ledger's view of one scope: (migration id, checksum) pairs applied.
+pub async fn applied(
+    conn: &mut AnyConnection,
+    scope: &str,
+) -> Result<Vec<(String, String)>, MigrateError> {
+    let sql = host_sql(
+        conn_dialect(conn),
+        "SELECT migration, checksum FROM plinth_migrations WHERE scope = ? ORDER BY migration",
+    );
+    let rows: Vec<(String, String)> = sqlx::query_as(&sql)
+    .bind(scope)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows)
+}
+
+/// Splits `migrations` into those still to run, after checking that every
+/// applied one is unchanged on disk.
+pub async fn pending<'m>(
+    conn: &mut AnyConnection,
+    scope: &str,
+    migrations: &'m [Migration],
+) -> Result<Vec<&'m Migration>, MigrateError> {
+    let applied = applied(conn, scope).await?;
+    let mut todo = Vec::new();
+    for migration in migrations {
+        match applied.iter().find(|(id, _)| *id == migration.id) {
+            Some((_, recorded)) if *recorded != migration.checksum => {
+                return Err(MigrateError::Edited {
+                    path: migration.source.display().to_string(),
+                    recorded: short(recorded),
+                    current: short(&migration.checksum),
+                });
+            }
+            Some(_) => {}
+            None => todo.push(migration),
+        }
+    }
+    Ok(todo)
+}
+
+/// Records one applied migration in the ledger.
+pub async fn record(
+    conn: &mut AnyConnection,
+    scope: &str,
+    migration: &Migration,
+) -> Result<(), MigrateError> {
+    let sql = host_sql(
+        conn_dialect(conn),
+        "INSERT INTO plinth_migrations (scope, migration, checksum, applied_at) VALUES (?, ?, ?, ?)",
+    );
+    sqlx::query(&sql)
+    .bind(scope)
+    .bind(&migration.id)
+    .bind(&migration.checksum)
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Removes a scope's ledger rows (used when a plugin's data is dropped).
+pub async fn forget_scope(conn: &mut AnyConnection, scope: &str) -> Result<(), MigrateError> {
+    let sql = host_sql(
+        conn_dialect(conn),
+        "DELETE FROM plinth_migrations WHERE scope = ?",
+    );
+    sqlx::query(&sql)
+        .bind(scope)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+fn short(checksum: &str) -> String {
+    checksum.chars().take(12).collect()
+}
+
+/// What a migration run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MigrationReport {
+    pub applied: Vec<String>,
+    pub already_applied: usize,
+}
+
+/// Applies the host schema from `schema_dir`. Refuses to go on if an
+/// applied file was edited.
+pub async fn migrate_host(db: &Db, schema_dir: &Path) -> Result<MigrationReport, MigrateError> {
+    ensure_ledger(db).await?;
+    let migrations = host_migrations(schema_dir, db.dialect())?;
+    let mut conn = db.pool().acquire().await.map_err(DbError::from)?;
+    let transactional = db.dialect().transactional_ddl();
+    if transactional {
+        let mut tx = conn.begin().await?;
+        let report = run_scripts(&mut tx, HOST_SCOPE, &migrations).await?;
+        tx.commit().await?;
+        Ok(report)
+    } else {
+        run_scripts(&mut conn, HOST_SCOPE, &migrations).await
+    }
+}
+
+/// Runs pending whole-file scripts (host SQL is trusted, so files run as
+/// written, several statements each) and records each in the ledger.
+async fn run_scripts(
+    conn: &mut AnyConnection,
+    scope: &str,
+    migrations: &[Migration],
+) -> Result<MigrationReport, MigrateError> {
+    let todo = pending(conn, scope, migrations).await?;
+    let mut report = MigrationReport {
+        already_applied: migrations.len() - todo.len(),
+        ..MigrationReport::default()
+    };
+    for migration in todo {
+        sqlx::raw_sql(&migration.sql)
+            .execute(&mut *conn)
+            .await
+            .map_err(|source| MigrateError::Failed {
+                path: migration.source.display().to_string(),
+                source,
+            })?;
+        record(conn, scope, migration).await?;
+        report.applied.push(migration.id.clone());
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_numbers_are_parsed_strictly() {
+        assert_eq!(parse_sequence("0001_create.sql"), Some(1));
+        assert_eq!(parse_sequence("0120_add_x.sql"), Some(120));
+        assert_eq!(parse_sequence("001_create.sql"), None);
+        assert_eq!(parse_sequence("0001create.sql"), None);
+        assert_eq!(parse_sequence("0001_.sql"), None);
+        assert_eq!(parse_sequence("0001_create.txt"), None);
+        assert_eq!(parse_sequence("abcd_create.sql"), None);
+    }
+}

@@ -1,0 +1,273 @@
+//! The host's database: one sqlx `Any` pool over SQLite, PostgreSQL or
+//! MySQL/MariaDB, chosen by URL.
+//!
+//! Everything that speaks SQL lives below this module: the migration ledger
+//! ([`migrate`]), the guard that keeps a plugin's SQL inside its own tables
+//! ([`scope`]), the bridge that runs a plugin's checked statements
+//! ([`plugin_sql`]) and the host's own tables ([`store`]). Handlers and the
+//! installer call functions here; they never build SQL strings themselves.
+//!
+//! `Any` is used so that one code path serves three dialects. Its cost is a
+//! narrower set of column types (integers, floats, text, blobs, booleans),
+//! which is why host tables keep times as epoch milliseconds.
+
+pub mod migrate;
+pub mod plugin_sql;
+pub mod scope;
+pub mod store;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, ConnectOptions, Executor};
+
+/// The SQL dialect of the host database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+impl Dialect {
+    /// Works out the dialect from a database URL's scheme.
+    pub fn from_url(url: &str) -> Result<Self, DbError> {
+        let scheme = url.split(':').next().unwrap_or_default();
+        match scheme {
+            "sqlite" => Ok(Self::Sqlite),
+            "postgres" | "postgresql" => Ok(Self::Postgres),
+            "mysql" | "mariadb" => Ok(Self::Mysql),
+            other => Err(DbError::UnsupportedUrl(other.to_owned())),
+        }
+    }
+
+    /// The folder name used for this dialect in `common-sql/` and in a
+    /// plugin's `sql/` folder.
+    pub fn dir_name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+            Self::Mysql => "mysql",
+        }
+    }
+
+    /// Whether DDL can run inside a transaction and be rolled back with it.
+    /// MySQL commits implicitly on every DDL statement.
+    pub fn transactional_ddl(self) -> bool {
+        !matches!(self, Self::Mysql)
+    }
+}
+
+impl std::fmt::Display for Dialect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.dir_name())
+    }
+}
+
+/// Errors opening or talking to the host database.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(
+        "database URL scheme \"{0}\" is not supported (use sqlite://, postgres:// or mysql://)"
+    )]
+    UnsupportedUrl(String),
+    #[error("cannot create the folder for the SQLite file {path}: {source}")]
+    CreateDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot open the database at {url}: {source}")]
+    Connect { url: String, source: sqlx::Error },
+    #[error(transparent)]
+    Sql(#[from] sqlx::Error),
+}
+
+/// A handle on the host database. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+/// How to open the database.
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    pub url: String,
+    pub max_connections: u32,
+    pub connect_timeout: Duration,
+}
+
+impl Db {
+    /// Opens the pool and checks that one connection works. For SQLite the
+    /// file (and its folder) is created when missing, and WAL mode is used
+    /// so that readers do not block on the installer's write transaction.
+    pub async fn connect(options: &DbOptions) -> Result<Self, DbError> {
+        sqlx::any::install_default_drivers();
+        let dialect = Dialect::from_url(&options.url)?;
+        let mut url = options.url.clone();
+        if dialect == Dialect::Sqlite {
+            let path = sqlite_path(&url);
+            if let Some(parent) = Path::new(&path).parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|source| DbError::CreateDir {
+                    path: parent.display().to_string(),
+                    source,
+                })?;
+            }
+            if !url.contains("mode=") {
+                url.push(if url.contains('?') { '&' } else { '?' });
+                url.push_str("mode=rwc");
+            }
+        }
+        let connect_options = AnyConnectOptions::from_str(&url)
+            .map_err(|source| DbError::Connect {
+                url: redact_url(&options.url),
+                source,
+            })?
+            .disable_statement_logging();
+        let pool = AnyPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.connect_timeout)
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    match dialect {
+                        Dialect::Sqlite => {
+                            conn.execute(
+                                "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; \
+                                 PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;",
+                            )
+                            .await?;
+                        }
+                        // MySQL keeps its default quoting: the scope guard parses
+                        // with sqlparser's MySQL dialect, and the two must agree
+                        // on what a quoted name is.
+                        Dialect::Mysql | Dialect::Postgres => {}
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(connect_options)
+            .await
+            .map_err(|source| DbError::Connect {
+                url: redact_url(&options.url),
+                source,
+            })?;
+        Ok(Self { pool, dialect })
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// A cheap round trip, used by `/healthz`.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// The file path inside a `sqlite://` URL, without query parameters.
+pub fn sqlite_path(url: &str) -> String {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    rest.split('?').next().unwrap_or_default().to_owned()
+}
+
+/// Hides a password in a database URL so it can be logged.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            if userinfo.contains(':') {
+                format!("{scheme}://{user}:***@{host}")
+            } else {
+                format!("{scheme}://{user}@{host}")
+            }
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// The dialect behind an open connection.
+pub fn conn_dialect(conn: &sqlx::AnyConnection) -> Dialect {
+    match conn.backend_name() {
+        "PostgreSQL" => Dialect::Postgres,
+        "MySQL" => Dialect::Mysql,
+        _ => Dialect::Sqlite,
+    }
+}
+
+/// Host SQL is written once with `?` placeholders; PostgreSQL wants `$1`,
+/// `$2`, … instead. Only for the host's own statements, which never carry a
+/// `?` inside a string literal (plugin SQL is rewritten by [`scope`], which
+/// tokenizes properly).
+pub fn host_sql(dialect: Dialect, sql: &str) -> std::borrow::Cow<'_, str> {
+    if dialect != Dialect::Postgres || !sql.contains('?') {
+        return std::borrow::Cow::Borrowed(sql);
+    }
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut n = 0;
+    for ch in sql.chars() {
+        if ch == '?' {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(ch);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Milliseconds since the Unix epoch, the host's portable timestamp.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dialect_from_url() {
+        assert_eq!(Dialect::from_url("sqlite://x.db").ok(), Some(Dialect::Sqlite));
+        assert_eq!(Dialect::from_url("postgresql://h/db").ok(), Some(Dialect::Postgres));
+        assert_eq!(Dialect::from_url("mariadb://h/db").ok(), Some(Dialect::Mysql));
+        assert!(Dialect::from_url("oracle://h").is_err());
+    }
+
+    #[test]
+    fn host_sql_numbers_placeholders_for_postgres_only() {
+        let sql = "UPDATE t SET a = ? WHERE b = ?";
+        assert_eq!(host_sql(Dialect::Postgres, sql), "UPDATE t SET a = $1 WHERE b = $2");
+        assert_eq!(host_sql(Dialect::Sqlite, sql), sql);
+        assert_eq!(host_sql(Dialect::Mysql, sql), sql);
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact_url("postgres://u:pw@h:5432/d"), "postgres://u:***@h:5432/d");
+        assert_eq!(redact_url("mysql://root@h/d"), "mysql://root@h/d");
+        assert_eq!(redact_url("sqlite://data/p.db"), "sqlite://data/p.db");
+    }
+
+    #[test]
+    fn sqlite_path_strips_scheme_and_query() {
+        assert_eq!(sqlite_path("sqlite://data/p.db?mode=rwc"), "data/p.db");
+        assert_eq!(sqlite_path("sqlite:/abs/p.db"), "/abs/p.db");
+    }
+}

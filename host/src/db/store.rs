@@ -1,0 +1,211 @@
+//! The host's own tables: the installed plugin set, each plugin's key-value
+//! store and the task run history. Every statement the host runs on its
+//! tables is written here.
+
+use sqlx::Row;
+
+use super::{Db, DbError, host_sql, now_ms};
+
+/// A row of `plinth_plugins`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstalledPlugin {
+    pub name: String,
+    pub version: String,
+    pub previous_version: Option<String>,
+    pub state: String,
+    /// The manifest as JSON, as validated at install time.
+    pub manifest: String,
+    pub installed_at: i64,
+    pub updated_at: i64,
+}
+
+pub async fn installed_plugins(db: &Db) -> Result<Vec<InstalledPlugin>, DbError> {
+    let rows = sqlx::query(
+        "SELECT name, version, previous_version, state, manifest, installed_at, updated_at \
+         FROM plinth_plugins ORDER BY name",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(plugin_from_row).collect()
+}
+
+pub async fn installed_plugin(db: &Db, name: &str) -> Result<Option<InstalledPlugin>, DbError> {
+    let sql = host_sql(
+        db.dialect(),
+        "SELECT name, version, previous_version, state, manifest, installed_at, updated_at \
+         FROM plinth_plugins WHERE name = ?",
+    );
+    let row = sqlx::query(&sql).bind(name).fetch_optional(db.pool()).await?;
+    row.as_ref().map(plugin_from_row).transpose()
+}
+
+/// Reads a text column. MySQL's TEXT types arrive as BLOBs through the
+/// `Any` driver, so bytes are accepted when they are UTF-8.
+fn text(row: &sqlx::any::AnyRow, column: &str) -> Result<String, DbError> {
+    match row.try_get::<String, _>(column) {
+        Ok(text) => Ok(text),
+        Err(first) => {
+            let bytes: Vec<u8> = row.try_get(column).map_err(|_| first)?;
+            String::from_utf8(bytes).map_err(|e| {
+                DbError::Sql(sqlx::Error::Decode(format!("{column} is not UTF-8: {e}").into()))
+            })
+        }
+    }
+}
+
+fn optional_text(row: &sqlx::any::AnyRow, column: &str) -> Result<Option<String>, DbError> {
+    let raw = sqlx::Row::try_get_raw(row, column)?;
+    if sqlx::ValueRef::is_null(&raw) {
+        return Ok(None);
+    }
+    text(row, column).map(Some)
+}
+
+fn plugin_from_row(row: &sqlx::any::AnyRow) -> Result<InstalledPlugin, DbError> {
+    Ok(InstalledPlugin {
+        name: text(row, "name")?,
+        version: text(row, "version")?,
+        previous_version: optional_text(row, "previous_version")?,
+        state: text(row, "state")?,
+        manifest: text(row, "manifest")?,
+        installed_at: row.try_get("installed_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// Inserts or replaces the row for `plugin.name` on `conn`, so the
+/// installer can write it inside its transaction.
+pub async fn upsert_plugin(
+    conn: &mut sqlx::AnyConnection,
+    plugin: &InstalledPlugin,
+) -> Result<(), DbError> {
+    let dialect = super::conn_dialect(conn);
+    let delete = host_sql(dialect, "DELETE FROM plinth_plugins WHERE name = ?");
+    sqlx::query(&delete).bind(&plugin.name).execute(&mut *conn).await?;
+    let insert = host_sql(
+        dialect,
+        "INSERT INTO plinth_plugins \
+         (name, version, previous_version, state, manifest, installed_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    );
+    sqlx::query(&insert)
+        .bind(&plugin.name)
+        .bind(&plugin.version)
+        .bind(plugin.previous_version.clone())
+        .bind(&plugin.state)
+        .bind(&plugin.manifest)
+        .bind(plugin.installed_at)
+        .bind(plugin.updated_at)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn delete_plugin(conn: &mut sqlx::AnyConnection, name: &str) -> Result<(), DbError> {
+    let dialect = super::conn_dialect(conn);
+    for sql in [
+        "DELETE FROM plinth_plugins WHERE name = ?",
+        "DELETE FROM plinth_plugin_kv WHERE plugin = ?",
+    ] {
+        sqlx::query(&host_sql(dialect, sql))
+            .bind(name)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn kv_get(db: &Db, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, DbError> {
+    let sql = host_sql(
+        db.dialect(),
+        "SELECT v FROM plinth_plugin_kv WHERE plugin = ? AND k = ?",
+    );
+    let value: Option<(Vec<u8>,)> = sqlx::query_as(&sql)
+        .bind(plugin)
+        .bind(key)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(value.map(|(v,)| v))
+}
+
+/// Stores a value, replacing an old one. Delete-then-insert in one
+/// transaction keeps it portable across the three dialects' upsert syntaxes.
+pub async fn kv_set(db: &Db, plugin: &str, key: &str, value: &[u8]) -> Result<(), DbError> {
+    let mut tx = db.pool().begin().await?;
+    let delete = host_sql(db.dialect(), "DELETE FROM plinth_plugin_kv WHERE plugin = ? AND k = ?");
+    sqlx::query(&delete).bind(plugin).bind(key).execute(&mut *tx).await?;
+    let insert = host_sql(
+        db.dialect(),
+        "INSERT INTO plinth_plugin_kv (plugin, k, v, updated_at) VALUES (?, ?, ?, ?)",
+    );
+    sqlx::query(&insert)
+        .bind(plugin)
+        .bind(key)
+        .bind(value.to_vec())
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn kv_delete(db: &Db, plugin: &str, key: &str) -> Result<bool, DbError> {
+    let sql = host_sql(db.dialect(), "DELETE FROM plinth_plugin_kv WHERE plugin = ? AND k = ?");
+    let result = sqlx::query(&sql).bind(plugin).bind(key).execute(db.pool()).await?;
+    Ok(result.rows_affected() > 0)
+}
+
+/// One task run, as the scheduler records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskRun {
+    pub plugin: String,
+    pub version: String,
+    pub task: String,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub outcome: String,
+    pub message: Option<String>,
+}
+
+pub async fn record_task_run(db: &Db, run: &TaskRun) -> Result<(), DbError> {
+    let sql = host_sql(
+        db.dialect(),
+        "INSERT INTO plinth_task_runs \
+         (plugin, version, task, started_at, finished_at, outcome, message) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    );
+    sqlx::query(&sql)
+        .bind(&run.plugin)
+        .bind(&run.version)
+        .bind(&run.task)
+        .bind(run.started_at)
+        .bind(run.finished_at)
+        .bind(&run.outcome)
+        .bind(run.message.clone())
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// The newest `limit` runs of a plugin's tasks, newest first.
+pub async fn task_runs(db: &Db, plugin: &str, limit: i64) -> Result<Vec<TaskRun>, DbError> {
+    let sql = host_sql(
+        db.dialect(),
+        "SELECT plugin, version, task, started_at, finished_at, outcome, message \
+         FROM plinth_task_runs WHERE plugin = ? ORDER BY id DESC LIMIT ?",
+    );
+    let rows = sqlx::query(&sql).bind(plugin).bind(limit).fetch_all(db.pool()).await?;
+    rows.iter()
+        .map(|row| {
+            Ok(TaskRun {
+                plugin: text(row, "plugin")?,
+                version: text(row, "version")?,
+                task: text(row, "task")?,
+                started_at: row.try_get("started_at")?,
+                finished_at: row.try_get("finished_at")?,
+                outcome: text(row, "outcome")?,
+                message: optional_text(row, "message")?,
+            })
+        })
+        .collect()
+}

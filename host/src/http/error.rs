@@ -1,0 +1,93 @@
+//! The one error type of the HTTP layer. Every error answer is JSON:
+//! `{"error": {"code": "...", "message": "...", "request_id": "..."}}`.
+//! Messages say what went wrong and what to do; internals (SQL, traps,
+//! paths) stay in the log under the same request id.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::request_id::RequestId;
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// Left on an error response so the request-id middleware can add the id
+/// to the body on the way out.
+#[derive(Debug, Clone)]
+pub(super) struct ErrorDetails {
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorFields<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorFields<'a> {
+    code: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+}
+
+/// Renders the JSON body of an error, with the request id when known.
+pub(super) fn render(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    request_id: Option<&RequestId>,
+) -> Response {
+    let body = ErrorBody {
+        error: ErrorFields {
+            code,
+            message,
+            request_id: request_id.map(|r| r.as_str()),
+        },
+    };
+    (status, Json(body)).into_response()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = render(self.status, self.code, &self.message, None);
+        response.extensions_mut().insert(ErrorDetails {
+            code: self.code,
+            message: self.message,
+        });
+        response
+    }
+}

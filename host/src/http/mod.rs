@@ -1,0 +1,110 @@
+//! The HTTP face of the host, built with axum.
+//!
+//! [`app`] returns the whole [`Router`] so tests can drive it in-process.
+//! Routes:
+//! - `GET /healthz`: 200 once start-up finished and the database answers,
+//!   503 otherwise;
+//! - `/p/<plugin>/…`: any method, handled by the plugin mounted there;
+//! - `GET /api/plugins`, `GET /api/menus`: what is installed and the menu
+//!   tree for the admin web;
+//! - everything else: static files from `public/` (the admin web shell).
+//!
+//! This layer adapts requests to the runtime and back; it holds no plugin
+//! logic of its own.
+
+mod api;
+pub mod error;
+mod health;
+mod plugin_routes;
+pub mod request_id;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{any, get};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::services::ServeDir;
+
+use crate::config::Config;
+use crate::startup::Host;
+
+pub use error::ApiError;
+pub use request_id::RequestId;
+
+/// Shared state of every handler. The listener is up before start-up has
+/// finished (so `/healthz` can say 503), hence the host is filled in later.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    inner: Arc<AppInner>,
+}
+
+#[derive(Debug)]
+struct AppInner {
+    config: Arc<Config>,
+    host: OnceLock<Host>,
+    ready: AtomicBool,
+}
+
+impl AppState {
+    /// State for a host that is still starting.
+    pub fn starting(config: Arc<Config>) -> Self {
+        Self {
+            inner: Arc::new(AppInner {
+                config,
+                host: OnceLock::new(),
+                ready: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// State for a host that has finished starting.
+    pub fn ready(host: Host) -> Self {
+        let state = Self::starting(host.config.clone());
+        state.set_ready(host);
+        state
+    }
+
+    /// Marks start-up finished; from now on plugin routes are served.
+    pub fn set_ready(&self, host: Host) {
+        let _ = self.inner.host.set(host);
+        self.inner.ready.store(true, Ordering::Release);
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The host, or a 503 while start-up is still running.
+    pub fn host(&self) -> Result<&Host, ApiError> {
+        if !self.inner.ready.load(Ordering::Acquire) {
+            return Err(ApiError::unavailable("the host is still starting; retry shortly"));
+        }
+        self.inner
+            .host
+            .get()
+            .ok_or_else(|| ApiError::unavailable("the host is still starting; retry shortly"))
+    }
+}
+
+/// The host's router.
+pub fn app(state: AppState) -> Router {
+    let body_limit = state.config().server.body_limit_bytes;
+    let public = ServeDir::new(&state.config().public_dir).append_index_html_on_directories(true);
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/p/{*path}", any(plugin_routes::serve))
+        .route("/api/plugins", get(api::plugins))
+        .route("/api/menus", get(api::menus))
+        .fallback_service(public)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            tracing::error!("a handler panicked");
+            axum::response::IntoResponse::into_response(ApiError::internal(
+                "the host failed while handling this request; the details are logged under its request id",
+            ))
+        }))
+        .layer(axum::middleware::from_fn(request_id::middleware))
+        .with_state(state)
+}

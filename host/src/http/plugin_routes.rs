@@ -1,0 +1,160 @@
+//! `/p/<plugin>/…`: adapts an HTTP request to the runtime and the plugin's
+//! answer back to HTTP.
+//!
+//! The plugin sees the path below its mount point. Its failures become JSON
+//! errors carrying the request id (500, or 504 when it ran out of time);
+//! the details go to the log with the plugin's name.
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::request_id::RequestId;
+use super::{ApiError, AppState};
+use crate::runtime::{CallError, LoadedComponent, WitHeader, WitRequest, WitResponse};
+
+pub async fn serve(State(state): State<AppState>, request: Request) -> Response {
+    match dispatch(&state, request).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn dispatch(state: &AppState, request: Request) -> Result<Response, ApiError> {
+    let host = state.host()?;
+    let (parts, body) = request.into_parts();
+    let below = parts.uri.path().strip_prefix("/p/").unwrap_or_default();
+    let (route, rest) = match below.split_once('/') {
+        Some((route, rest)) => (route, rest),
+        None => (below, ""),
+    };
+    let plugin = host.registry.by_route(route).ok_or_else(|| {
+        ApiError::not_found(format!("no plugin is mounted at /p/{route}/"))
+    })?;
+    let request_id = parts
+        .extensions
+        .get::<RequestId>()
+        .cloned()
+        .unwrap_or_else(RequestId::generate);
+    let limit = state.config().server.body_limit_bytes;
+    let body = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("request bodies are limited to {limit} bytes"),
+        )
+    })?;
+
+    match &plugin.component {
+        LoadedComponent::Plinth(component) => {
+            let wit = WitRequest {
+                method: parts.method.as_str().to_owned(),
+                path: format!("/{rest}"),
+                query: parts.uri.query().unwrap_or_default().to_owned(),
+                headers: parts
+                    .headers
+                    .iter()
+                    .map(|(name, value)| WitHeader {
+                        name: name.as_str().to_owned(),
+                        value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                    })
+                    .collect(),
+                body: body.to_vec(),
+                request_id: request_id.as_str().to_owned(),
+            };
+            let answer = component
+                .handle(&wit)
+                .await
+                .map_err(|e| call_error(e, &request_id))?;
+            Ok(into_response(plugin.name(), answer))
+        }
+        LoadedComponent::WasiHttp(component) => {
+            let mut builder = http::Request::builder()
+                .method(parts.method.clone())
+                .uri(format!(
+                    "http://{}/{rest}{}",
+                    parts
+                        .headers
+                        .get(http::header::HOST)
+                        .and_then(|h| h.to_str().ok())
+                        .unwrap_or("localhost"),
+                    parts.uri.query().map(|q| format!("?{q}")).unwrap_or_default()
+                ));
+            for (name, value) in &parts.headers {
+                builder = builder.header(name, value);
+            }
+            let request = builder
+                .header(super::request_id::HEADER, request_id.as_str())
+                .body(body)
+                .map_err(|e| ApiError::bad_request(format!("cannot forward this request: {e}")))?;
+            let response = component
+                .handle(request)
+                .await
+                .map_err(|e| call_error(e, &request_id))?;
+            Ok(response.map(Body::new))
+        }
+    }
+}
+
+fn call_error(error: CallError, request_id: &RequestId) -> ApiError {
+    tracing::error!(request_id = request_id.as_str(), %error, "plugin request failed");
+    match error {
+        CallError::CpuBudget { plugin, .. } | CallError::Timeout { plugin, .. } => ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "plugin_timeout",
+            format!("plugin {plugin} took too long to answer; the request was stopped"),
+        ),
+        CallError::Memory { plugin, .. } => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "plugin_memory_limit",
+            format!("plugin {plugin} ran out of memory while handling this request"),
+        ),
+        CallError::Trap { plugin, .. }
+        | CallError::Instantiate { plugin, .. }
+        | CallError::BadResponse { plugin, .. } => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "plugin_failed",
+            format!(
+                "plugin {plugin} failed while handling this request; the host logged the details under its request id"
+            ),
+        ),
+    }
+}
+
+/// Hop-by-hop headers a plugin may not set; the host owns the connection.
+fn is_hop_by_hop(name: &str) -> bool {
+    matches!(
+        name,
+        "connection" | "keep-alive" | "transfer-encoding" | "upgrade" | "proxy-connection" | "te" | "trailer" | "content-length"
+    )
+}
+
+fn into_response(plugin: &str, answer: WitResponse) -> Response {
+    let status = match StatusCode::from_u16(answer.status) {
+        Ok(status) => status,
+        Err(_) => {
+            tracing::warn!(plugin, status = answer.status, "plugin answered with an invalid status; sending 500");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    };
+    let mut response = Response::new(Body::from(answer.body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    for header in answer.headers {
+        let name = header.name.to_ascii_lowercase();
+        if is_hop_by_hop(&name) {
+            continue;
+        }
+        match (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&header.value),
+        ) {
+            (Ok(name), Ok(value)) => {
+                headers.append(name, value);
+            }
+            _ => tracing::warn!(plugin, header = %header.name, "plugin sent an invalid header; dropped"),
+        }
+    }
+    response
+}

@@ -1,0 +1,327 @@
+//! Bringing a plugin version into service: check its manifest, compile it,
+//! migrate its tables, run its install hook, swap it in and record it.
+//!
+//! [`load`] then [`migrate_and_record`] is the one path every plugin version takes into service,
+//! whether it is restored at start-up or installed later. Migrations and the
+//! install hook share one transaction where the dialect has transactional
+//! DDL, so a failing step leaves the previous version's schema untouched and
+//! the previous version serving.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use plinth_package::manifest::{Manifest, PackageKind, PluginWorld};
+use sqlx::AnyConnection;
+
+use crate::db::migrate::{self, MigrateError, Migration, plugin_scope};
+use crate::db::scope::{self, ScopeError};
+use crate::db::store::{self, InstalledPlugin};
+use crate::db::{Db, DbError, now_ms};
+use crate::registry::LoadedPlugin;
+use crate::runtime::{CallError, PluginIdentity, RuntimeError, World};
+use crate::startup::Host;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Manifest {
+        path: String,
+        source: plinth_package::manifest::ManifestError,
+    },
+    #[error("{plugin} {version} needs host API {wanted}, but this host provides {have}")]
+    HostApi {
+        plugin: String,
+        version: String,
+        wanted: String,
+        have: String,
+    },
+    #[error("{dir} holds {found}, but {expected} was expected")]
+    Mismatch {
+        dir: String,
+        found: String,
+        expected: String,
+    },
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("{plugin}: migration {migration} refused: {source}")]
+    MigrationRefused {
+        plugin: String,
+        migration: String,
+        source: ScopeError,
+    },
+    #[error("{plugin}: migration {migration} failed: {message}")]
+    MigrationFailed {
+        plugin: String,
+        migration: String,
+        message: String,
+    },
+    #[error("{plugin}: {source}")]
+    Migrate {
+        plugin: String,
+        source: MigrateError,
+    },
+    #[error("{plugin}: install hook ({from} -> {to}) returned an error: {message}")]
+    HookFailed {
+        plugin: String,
+        from: String,
+        to: String,
+        message: String,
+    },
+    #[error("{plugin}: install hook failed: {source}")]
+    HookCrashed { plugin: String, source: CallError },
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<sqlx::Error> for InstallError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Db(DbError::Sql(e))
+    }
+}
+
+/// An unpacked plugin version on disk:
+/// `plugin.toml`, `plugin.wasm` and `sql/<dialect>/NNNN_*.sql`.
+#[derive(Debug, Clone)]
+pub struct PluginDir {
+    pub path: PathBuf,
+    pub manifest: Manifest,
+}
+
+impl PluginDir {
+    /// Reads and validates the manifest of the plugin in `path`.
+    pub fn open(path: &Path) -> Result<Self, InstallError> {
+        let manifest_path = path.join("plugin.toml");
+        let text = std::fs::read_to_string(&manifest_path).map_err(|source| InstallError::Io {
+            path: manifest_path.display().to_string(),
+            source,
+        })?;
+        let manifest = Manifest::parse(&text).map_err(|source| InstallError::Manifest {
+            path: manifest_path.display().to_string(),
+            source,
+        })?;
+        Ok(Self {
+            path: path.to_owned(),
+            manifest,
+        })
+    }
+
+    pub fn wasm_path(&self) -> PathBuf {
+        self.path.join("plugin.wasm")
+    }
+
+    pub fn read_wasm(&self) -> Result<Vec<u8>, InstallError> {
+        let path = self.wasm_path();
+        std::fs::read(&path).map_err(|source| InstallError::Io {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+}
+
+/// Checks that this host can run `manifest`.
+pub fn check_host_api(manifest: &Manifest) -> Result<(), InstallError> {
+    let have = semver::Version::parse(crate::HOST_API_VERSION).map_err(|e| {
+        InstallError::Io {
+            path: "HOST_API_VERSION".into(),
+            source: std::io::Error::other(e),
+        }
+    })?;
+    if manifest.kind == PackageKind::Plugin && !manifest.host_api_allows(&have) {
+        return Err(InstallError::HostApi {
+            plugin: manifest.name.clone(),
+            version: manifest.version.to_string(),
+            wanted: manifest
+                .host_api
+                .as_ref()
+                .map(|r| r.to_string())
+                .unwrap_or_default(),
+            have: have.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// The identity a plugin's guest code sees.
+pub fn identity(manifest: &Manifest, settings: BTreeMap<String, String>) -> PluginIdentity {
+    PluginIdentity {
+        name: manifest.name.clone(),
+        version: manifest.version.to_string(),
+        table_prefix: manifest.capabilities.table_prefix.clone(),
+        mount_path: format!("/p/{}", manifest.route_prefix),
+        settings,
+    }
+}
+
+/// Compiles and links the plugin in `dir` without touching the database.
+pub fn load(
+    host: &Host,
+    dir: &PluginDir,
+    settings: BTreeMap<String, String>,
+) -> Result<LoadedPlugin, InstallError> {
+    check_host_api(&dir.manifest)?;
+    let wasm = dir.read_wasm()?;
+    let label = format!("{} {}", dir.manifest.name, dir.manifest.version);
+    let component = host.runtime.compile(&label, &wasm)?;
+    let world = match dir.manifest.world {
+        PluginWorld::Plinth => World::Plinth,
+        PluginWorld::WasiHttp => World::WasiHttp,
+    };
+    let component = host.runtime.load(
+        identity(&dir.manifest, settings),
+        world,
+        &component,
+        host.services(),
+    )?;
+    Ok(LoadedPlugin {
+        manifest: dir.manifest.clone(),
+        component,
+    })
+}
+
+/// Brings `dir` into service as far as the database is concerned: applies
+/// pending migrations, runs the install hook when the version changed, and
+/// records the plugin. The caller swaps `loaded` into the registry after
+/// this returns `Ok`.
+pub async fn migrate_and_record(
+    host: &Host,
+    dir: &PluginDir,
+    loaded: &LoadedPlugin,
+) -> Result<InstalledPlugin, InstallError> {
+    let manifest = &dir.manifest;
+    let name = manifest.name.clone();
+    let version = manifest.version.to_string();
+    let previous = store::installed_plugin(&host.db, &name).await?;
+    let migrations = migrate::plugin_migrations(&dir.path.join("sql"), host.db.dialect())
+        .map_err(|source| InstallError::Migrate {
+            plugin: name.clone(),
+            source,
+        })?;
+    let scope_name = plugin_scope(&name);
+    let from_version = previous.as_ref().map(|p| p.version.clone());
+    let version_changed = from_version.as_deref() != Some(version.as_str());
+
+    if !host.db.dialect().transactional_ddl() {
+        // MySQL: DDL commits as it runs; each file is recorded right after it.
+        let mut conn = host.db.pool().acquire().await.map_err(DbError::from)?;
+        apply_plugin_migrations(&mut conn, &host.db, &name, &scope_name, manifest, &migrations).await?;
+    }
+    // A pool-owned ('static) transaction, because the install hook's store
+    // holds it while the guest runs.
+    let mut tx = host.db.pool().begin().await?;
+    if host.db.dialect().transactional_ddl() {
+        apply_plugin_migrations(&mut tx, &host.db, &name, &scope_name, manifest, &migrations).await?;
+    }
+    let now = now_ms();
+    let record = InstalledPlugin {
+        name: name.clone(),
+        version: version.clone(),
+        previous_version: if version_changed {
+            from_version.clone()
+        } else {
+            previous.as_ref().and_then(|p| p.previous_version.clone())
+        },
+        state: "enabled".into(),
+        manifest: serde_json::to_string(manifest).unwrap_or_default(),
+        installed_at: if version_changed {
+            now
+        } else {
+            previous.as_ref().map_or(now, |p| p.installed_at)
+        },
+        updated_at: now,
+    };
+    store::upsert_plugin(&mut tx, &record).await?;
+
+    if version_changed && let crate::runtime::LoadedComponent::Plinth(component) = &loaded.component {
+        let (outcome, tx) = component
+            .install(tx, from_version.as_deref(), &version)
+            .await;
+        let from = from_version.clone().unwrap_or_else(|| "nothing".into());
+        let failure = match outcome {
+            Ok(Ok(())) => None,
+            Ok(Err(message)) => Some(InstallError::HookFailed {
+                plugin: name.clone(),
+                from,
+                to: version.clone(),
+                message,
+            }),
+            Err(source) => Some(InstallError::HookCrashed {
+                plugin: name.clone(),
+                source,
+            }),
+        };
+        match (failure, tx) {
+            (None, Some(tx)) => tx.commit().await?,
+            (None, None) => {
+                return Err(InstallError::HookCrashed {
+                    plugin: name,
+                    source: CallError::BadResponse {
+                        plugin: manifest.name.clone(),
+                        message: "the install transaction was lost".into(),
+                    },
+                });
+            }
+            (Some(error), tx) => {
+                if let Some(tx) = tx {
+                    tx.rollback().await?;
+                }
+                return Err(error);
+            }
+        }
+        return Ok(record);
+    }
+    tx.commit().await?;
+    Ok(record)
+}
+
+async fn apply_plugin_migrations(
+    conn: &mut AnyConnection,
+    db: &Db,
+    plugin: &str,
+    scope_name: &str,
+    manifest: &Manifest,
+    migrations: &[Migration],
+) -> Result<(), InstallError> {
+    let todo = migrate::pending(conn, scope_name, migrations)
+        .await
+        .map_err(|source| InstallError::Migrate {
+            plugin: plugin.to_owned(),
+            source,
+        })?;
+    for migration in todo {
+        let statements = scope::check_script(
+            db.dialect(),
+            &manifest.capabilities.table_prefix,
+            &migration.sql,
+        )
+        .map_err(|source| InstallError::MigrationRefused {
+            plugin: plugin.to_owned(),
+            migration: migration.id.clone(),
+            source,
+        })?;
+        for statement in statements {
+            sqlx::raw_sql(&statement.sql)
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| InstallError::MigrationFailed {
+                    plugin: plugin.to_owned(),
+                    migration: migration.id.clone(),
+                    message: match e {
+                        sqlx::Error::Database(db) => db.message().to_owned(),
+                        other => other.to_string(),
+                    },
+                })?;
+        }
+        migrate::record(conn, scope_name, migration)
+            .await
+            .map_err(|source| InstallError::Migrate {
+                plugin: plugin.to_owned(),
+                source,
+            })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,282 @@
+//! Host bindings for the `plinth:plugin` world and the store state that
+//! implements its imports.
+//!
+//! All of `bindgen!`'s output lives here, beside the `Host` trait impls, so the
+//! rest of the host sees only [`PluginState`] and the generated
+//! [`Plugin`]/[`PluginPre`] types. Imports are `async` because SQL and
+//! key-value calls go to the database through sqlx.
+
+use std::sync::Arc;
+
+use sqlx::Any;
+use wasmtime::StoreLimits;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::stdio::PluginLogStream;
+use super::{HostServices, PluginIdentity};
+use crate::db::plugin_sql::{self, SqlValue};
+use crate::db::scope::Allow;
+use crate::db::store as host_store;
+
+wasmtime::component::bindgen!({
+    world: "plugin",
+    path: "../wit",
+    imports: { default: async },
+    exports: { default: async },
+});
+
+pub use exports::plinth::plugin::handler::{Request as WitRequest, Response as WitResponse};
+use plinth::plugin::sql::{Dialect as WitDialect, Rows, SqlError, Value};
+pub use plinth::plugin::types::Header as WitHeader;
+
+/// What one store knows: the WASI context that grants nothing, the memory
+/// limits, who the plugin is, and the state of the call in progress.
+pub struct PluginState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(super) limits: StoreLimits,
+    pub(super) identity: Arc<PluginIdentity>,
+    services: HostServices,
+    pub(super) call: CallState,
+}
+
+/// Per-call state, reset before every call into the guest.
+#[derive(Default)]
+pub struct CallState {
+    /// The request id the guest's log lines are tagged with.
+    pub request_id: Option<Arc<str>>,
+    /// Epoch ticks spent running guest code in this call.
+    pub ticks: u64,
+    /// The CPU budget of this call, in epoch ticks.
+    pub max_ticks: u64,
+    /// The install transaction, present only while an install hook runs;
+    /// the hook's SQL runs inside it and may include DDL.
+    pub install_tx: Option<sqlx::Transaction<'static, Any>>,
+}
+
+impl PluginState {
+    pub fn new(identity: Arc<PluginIdentity>, services: HostServices, limits: StoreLimits) -> Self {
+        // Nothing is granted: no preopened directories, no environment, no
+        // arguments, network addresses denied (the default). Stdout and stderr
+        // go to the host log so a guest panic message is not lost.
+        let wasi = WasiCtx::builder()
+            .stdout(PluginLogStream::new(identity.name.clone(), "stdout"))
+            .stderr(PluginLogStream::new(identity.name.clone(), "stderr"))
+            .build();
+        Self {
+            wasi,
+            table: ResourceTable::new(),
+            limits,
+            identity,
+            services,
+            call: CallState::default(),
+        }
+    }
+
+    fn request_id(&self) -> &str {
+        self.call.request_id.as_deref().unwrap_or("-")
+    }
+
+    async fn run_sql(
+        &mut self,
+        statement: String,
+        params: Vec<Value>,
+        want_rows: bool,
+    ) -> Result<plugin_sql::SqlOutcome, SqlError> {
+        let allow = if self.call.install_tx.is_some() {
+            Allow::DmlAndDdl
+        } else {
+            Allow::Dml
+        };
+        let params: Vec<SqlValue> = params.into_iter().map(SqlValue::from).collect();
+        let db = &self.services.db;
+        let result = match self.call.install_tx.as_mut() {
+            Some(tx) => {
+                plugin_sql::run(
+                    tx,
+                    db.dialect(),
+                    &self.identity.table_prefix,
+                    &statement,
+                    params,
+                    allow,
+                    want_rows,
+                )
+                .await
+            }
+            None => {
+                let mut conn = match db.pool().acquire().await {
+                    Ok(conn) => conn,
+                    Err(e) => return Err(SqlError::Failed(format!("database unavailable: {e}"))),
+                };
+                plugin_sql::run(
+                    &mut conn,
+                    db.dialect(),
+                    &self.identity.table_prefix,
+                    &statement,
+                    params,
+                    allow,
+                    want_rows,
+                )
+                .await
+            }
+        };
+        result.map_err(|e| {
+            tracing::debug!(plugin = %self.identity.name, request_id = %self.request_id(), error = %e, "plugin SQL not run");
+            match e {
+                plugin_sql::PluginSqlError::Refused(m) => SqlError::Refused(m),
+                plugin_sql::PluginSqlError::Invalid(m) => SqlError::Invalid(m),
+                plugin_sql::PluginSqlError::Failed(m) => SqlError::Failed(m),
+            }
+        })
+    }
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl From<Value> for SqlValue {
+    fn from(value: Value) -> Self {
+        match value {
+            Value::Null => SqlValue::Null,
+            Value::Integer(i) => SqlValue::Integer(i),
+            Value::Real(f) => SqlValue::Real(f),
+            Value::Text(s) => SqlValue::Text(s),
+            Value::Blob(b) => SqlValue::Blob(b),
+        }
+    }
+}
+
+impl From<SqlValue> for Value {
+    fn from(value: SqlValue) -> Self {
+        match value {
+            SqlValue::Null => Value::Null,
+            SqlValue::Integer(i) => Value::Integer(i),
+            SqlValue::Real(f) => Value::Real(f),
+            SqlValue::Text(s) => Value::Text(s),
+            SqlValue::Blob(b) => Value::Blob(b),
+        }
+    }
+}
+
+impl plinth::plugin::types::Host for PluginState {}
+
+impl plinth::plugin::plugin_info::Host for PluginState {
+    async fn name(&mut self) -> String {
+        self.identity.name.clone()
+    }
+
+    async fn version(&mut self) -> String {
+        self.identity.version.clone()
+    }
+
+    async fn table_prefix(&mut self) -> String {
+        self.identity.table_prefix.clone()
+    }
+
+    async fn mount_path(&mut self) -> String {
+        self.identity.mount_path.clone()
+    }
+}
+
+impl plinth::plugin::sql::Host for PluginState {
+    async fn current_dialect(&mut self) -> WitDialect {
+        match self.services.db.dialect() {
+            crate::db::Dialect::Sqlite => WitDialect::Sqlite,
+            crate::db::Dialect::Postgres => WitDialect::Postgres,
+            crate::db::Dialect::Mysql => WitDialect::Mysql,
+        }
+    }
+
+    async fn query(&mut self, statement: String, params: Vec<Value>) -> Result<Rows, SqlError> {
+        match self.run_sql(statement, params, true).await? {
+            plugin_sql::SqlOutcome::Rows { columns, rows } => Ok(Rows {
+                columns,
+                rows: rows
+                    .into_iter()
+                    .map(|row| row.into_iter().map(Value::from).collect())
+                    .collect(),
+            }),
+            plugin_sql::SqlOutcome::Affected(_) => Ok(Rows {
+                columns: Vec::new(),
+                rows: Vec::new(),
+            }),
+        }
+    }
+
+    async fn execute(&mut self, statement: String, params: Vec<Value>) -> Result<u64, SqlError> {
+        match self.run_sql(statement, params, false).await? {
+            plugin_sql::SqlOutcome::Affected(n) => Ok(n),
+            plugin_sql::SqlOutcome::Rows { rows, .. } => Ok(rows.len() as u64),
+        }
+    }
+}
+
+impl plinth::plugin::log::Host for PluginState {
+    async fn log(&mut self, level: plinth::plugin::log::Level, message: String) {
+        use plinth::plugin::log::Level;
+        let plugin = &self.identity.name;
+        let request_id = self.request_id();
+        match level {
+            Level::Trace => tracing::trace!(plugin, request_id, "{message}"),
+            Level::Debug => tracing::debug!(plugin, request_id, "{message}"),
+            Level::Info => tracing::info!(plugin, request_id, "{message}"),
+            Level::Warn => tracing::warn!(plugin, request_id, "{message}"),
+            Level::Error => tracing::error!(plugin, request_id, "{message}"),
+        }
+    }
+}
+
+impl plinth::plugin::settings::Host for PluginState {
+    async fn get(&mut self, key: String) -> Option<String> {
+        self.identity.settings.get(&key).cloned()
+    }
+}
+
+/// Largest key and value the `kv` interface accepts.
+const KV_MAX_KEY: usize = 255;
+const KV_MAX_VALUE: usize = 1024 * 1024;
+
+impl plinth::plugin::kv::Host for PluginState {
+    async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, String> {
+        host_store::kv_get(&self.services.db, &self.identity.name, &key)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), String> {
+        if key.is_empty() || key.len() > KV_MAX_KEY {
+            return Err(format!("kv keys are 1 to {KV_MAX_KEY} bytes (got {})", key.len()));
+        }
+        if value.len() > KV_MAX_VALUE {
+            return Err(format!(
+                "kv values are at most {KV_MAX_VALUE} bytes (got {})",
+                value.len()
+            ));
+        }
+        host_store::kv_set(&self.services.db, &self.identity.name, &key, &value)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn delete(&mut self, key: String) -> Result<bool, String> {
+        host_store::kv_delete(&self.services.db, &self.identity.name, &key)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl plinth::plugin::events::Host for PluginState {
+    async fn publish(&mut self, topic: String, payload: String) -> Result<(), String> {
+        self.services
+            .events
+            .publish(&self.identity.name, topic, payload)
+            .map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,343 @@
+//! Calls into a plinth-world plugin through a small pool of warm instances.
+//!
+//! Instantiating a component per request costs tens of microseconds; reusing
+//! a warm one costs a function call. So each plugin version keeps up to
+//! `max_warm_instances` idle instances and the same number of permits for
+//! concurrent calls. An instance is dropped instead of returned when its
+//! call trapped, ran out of budget, was cancelled, or it has served
+//! [`MAX_CALLS_PER_INSTANCE`] calls (which bounds what a slow leak in guest
+//! memory can grow to).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sqlx::Any;
+use tokio::sync::Semaphore;
+use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
+
+use super::bindings::{Plugin, PluginPre, PluginState, WitRequest, WitResponse};
+use super::{CallError, HostServices, PluginIdentity, RuntimeSettings, ticks_for};
+
+/// Calls one instance serves before it is replaced by a fresh one.
+pub const MAX_CALLS_PER_INSTANCE: u32 = 10_000;
+
+/// The error an instance's epoch callback raises when the CPU budget is
+/// spent; recognised again in [`classify`].
+#[derive(Debug)]
+struct CpuBudgetExceeded;
+
+impl std::fmt::Display for CpuBudgetExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CPU budget exceeded")
+    }
+}
+
+impl std::error::Error for CpuBudgetExceeded {}
+
+struct WarmInstance {
+    store: Store<PluginState>,
+    plugin: Plugin,
+    calls: u32,
+}
+
+/// What an install, task or event hook returned.
+pub type HookOutcome = Result<(), String>;
+
+/// The transaction an install hook runs in.
+pub type InstallTx = sqlx::Transaction<'static, Any>;
+
+enum Call<'a> {
+    Handle(&'a WitRequest),
+    Install {
+        from: Option<&'a str>,
+        to: &'a str,
+    },
+    RunTask(&'a str),
+    OnEvent {
+        topic: &'a str,
+        payload: &'a str,
+    },
+}
+
+enum CallOutput {
+    Response(WitResponse),
+    Hook(HookOutcome),
+}
+
+/// A plinth-world plugin version, loaded and ready to call.
+pub struct PlinthComponent {
+    identity: Arc<PluginIdentity>,
+    pre: PluginPre<PluginState>,
+    services: HostServices,
+    memory_limit_bytes: usize,
+    call_timeout: Duration,
+    task_timeout: Duration,
+    idle: Mutex<Vec<WarmInstance>>,
+    permits: Semaphore,
+    max_idle: usize,
+}
+
+impl PlinthComponent {
+    pub(super) fn new(
+        identity: Arc<PluginIdentity>,
+        pre: PluginPre<PluginState>,
+        services: HostServices,
+        settings: &RuntimeSettings,
+    ) -> Self {
+        let max = settings.max_warm_instances.max(1);
+        Self {
+            identity,
+            pre,
+            services,
+            memory_limit_bytes: settings.memory_limit_bytes,
+            call_timeout: settings.call_timeout,
+            task_timeout: settings.task_timeout,
+            idle: Mutex::new(Vec::with_capacity(max)),
+            permits: Semaphore::new(max),
+            max_idle: max,
+        }
+    }
+
+    pub fn identity(&self) -> &PluginIdentity {
+        &self.identity
+    }
+
+    /// Idle warm instances, for diagnostics and tests.
+    pub fn idle_instances(&self) -> usize {
+        self.idle.lock().map(|v| v.len()).unwrap_or(0)
+    }
+
+    /// Handles one HTTP request.
+    pub async fn handle(&self, request: &WitRequest) -> Result<WitResponse, CallError> {
+        let request_id: Arc<str> = Arc::from(request.request_id.as_str());
+        let (result, _) = self
+            .call(Call::Handle(request), Some(request_id), self.call_timeout, None)
+            .await;
+        match result? {
+            CallOutput::Response(response) => Ok(response),
+            CallOutput::Hook(_) => Err(self.bad_response("handler returned no response")),
+        }
+    }
+
+    /// Runs the install hook inside `tx`, where DDL is allowed. The
+    /// transaction is handed back whatever happened so the caller decides
+    /// to commit or roll back.
+    pub async fn install(
+        &self,
+        tx: InstallTx,
+        from: Option<&str>,
+        to: &str,
+    ) -> (Result<HookOutcome, CallError>, Option<InstallTx>) {
+        let (result, tx) = self
+            .call(Call::Install { from, to }, None, self.task_timeout, Some(tx))
+            .await;
+        (result.and_then(|o| self.hook(o)), tx)
+    }
+
+    /// Runs a task declared in the manifest.
+    pub async fn run_task(&self, name: &str, budget: Duration) -> Result<HookOutcome, CallError> {
+        let (result, _) = self.call(Call::RunTask(name), None, budget, None).await;
+        result.and_then(|o| self.hook(o))
+    }
+
+    /// Delivers an event the manifest subscribes to.
+    pub async fn on_event(&self, topic: &str, payload: &str) -> Result<HookOutcome, CallError> {
+        let (result, _) = self
+            .call(Call::OnEvent { topic, payload }, None, self.call_timeout, None)
+            .await;
+        result.and_then(|o| self.hook(o))
+    }
+
+    fn hook(&self, output: CallOutput) -> Result<HookOutcome, CallError> {
+        match output {
+            CallOutput::Hook(outcome) => Ok(outcome),
+            CallOutput::Response(_) => Err(self.bad_response("hook returned a response")),
+        }
+    }
+
+    fn bad_response(&self, message: &str) -> CallError {
+        CallError::BadResponse {
+            plugin: self.identity.name.clone(),
+            message: message.to_owned(),
+        }
+    }
+
+    async fn call(
+        &self,
+        call: Call<'_>,
+        request_id: Option<Arc<str>>,
+        budget: Duration,
+        install_tx: Option<InstallTx>,
+    ) -> (Result<CallOutput, CallError>, Option<InstallTx>) {
+        // The semaphore is never closed, so acquire only fails if it were.
+        let Ok(_permit) = self.permits.acquire().await else {
+            return (Err(self.bad_response("plugin is shutting down")), install_tx);
+        };
+        // Install hooks always get a fresh instance: the transaction must not
+        // leak into a pooled store, and an upgrade's hook must not see state
+        // from requests.
+        let warm = if install_tx.is_none() { self.checkout() } else { None };
+        let mut warm = match warm {
+            Some(w) => w,
+            None => match self.instantiate(budget).await {
+                Ok(w) => w,
+                Err(e) => return (Err(e), install_tx),
+            },
+        };
+
+        let state = warm.store.data_mut();
+        state.call.request_id = request_id;
+        state.call.ticks = 0;
+        state.call.max_ticks = ticks_for(budget);
+        state.call.install_tx = install_tx;
+        warm.store.set_epoch_deadline(1);
+
+        // The epoch callback bounds CPU; this bounds wall time spent waiting
+        // on the database or the executor as well.
+        let wall = budget * 3 + Duration::from_secs(1);
+        let result =
+            tokio::time::timeout(wall, Self::invoke(&mut warm.plugin, &mut warm.store, &call))
+                .await;
+        let tx = warm.store.data_mut().call.install_tx.take();
+        warm.store.data_mut().call.request_id = None;
+
+        match result {
+            Ok(Ok(output)) => {
+                warm.calls += 1;
+                if tx.is_none() {
+                    self.checkin(warm);
+                }
+                (Ok(output), tx)
+            }
+            Ok(Err(error)) => {
+                let error = self.classify(error, budget);
+                tracing::error!(plugin = %self.identity.name, version = %self.identity.version, error = %error, "plugin call failed; instance discarded");
+                (Err(error), tx)
+            }
+            Err(_) => (
+                Err(CallError::Timeout {
+                    plugin: self.identity.name.clone(),
+                    after_ms: wall.as_millis() as u64,
+                }),
+                tx,
+            ),
+        }
+    }
+
+    async fn invoke(
+        plugin: &mut Plugin,
+        store: &mut Store<PluginState>,
+        call: &Call<'_>,
+    ) -> wasmtime::Result<CallOutput> {
+        Ok(match call {
+            Call::Handle(request) => CallOutput::Response(
+                plugin
+                    .plinth_plugin_handler()
+                    .call_handle(&mut *store, request)
+                    .await?,
+            ),
+            Call::Install { from, to } => CallOutput::Hook(
+                plugin
+                    .plinth_plugin_lifecycle()
+                    .call_install(&mut *store, *from, to)
+                    .await?,
+            ),
+            Call::RunTask(name) => CallOutput::Hook(
+                plugin
+                    .plinth_plugin_lifecycle()
+                    .call_run_task(&mut *store, name)
+                    .await?,
+            ),
+            Call::OnEvent { topic, payload } => CallOutput::Hook(
+                plugin
+                    .plinth_plugin_lifecycle()
+                    .call_on_event(&mut *store, topic, payload)
+                    .await?,
+            ),
+        })
+    }
+
+    fn checkout(&self) -> Option<WarmInstance> {
+        self.idle.lock().ok()?.pop()
+    }
+
+    fn checkin(&self, warm: WarmInstance) {
+        if warm.calls >= MAX_CALLS_PER_INSTANCE {
+            return;
+        }
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < self.max_idle
+        {
+            idle.push(warm);
+        }
+    }
+
+    async fn instantiate(&self, budget: Duration) -> Result<WarmInstance, CallError> {
+        let limits: StoreLimits = StoreLimitsBuilder::new()
+            .memory_size(self.memory_limit_bytes)
+            .trap_on_grow_failure(true)
+            .build();
+        let state = PluginState::new(self.identity.clone(), self.services.clone(), limits);
+        let mut store = Store::new(self.pre.engine(), state);
+        store.limiter(|state| &mut state.limits);
+        store.epoch_deadline_callback(|mut ctx| {
+            let call = &mut ctx.data_mut().call;
+            call.ticks += 1;
+            if call.ticks >= call.max_ticks {
+                return Err(CpuBudgetExceeded.into());
+            }
+            // Yield so a busy guest cannot starve other requests of a core.
+            Ok(UpdateDeadline::Yield(1))
+        });
+        store.data_mut().call.max_ticks = ticks_for(budget);
+        store.set_epoch_deadline(1);
+        let plugin = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| match self.classify(e, budget) {
+                CallError::Trap { plugin, message } => CallError::Instantiate { plugin, message },
+                other => other,
+            })?;
+        Ok(WarmInstance {
+            store,
+            plugin,
+            calls: 0,
+        })
+    }
+
+    fn classify(&self, error: wasmtime::Error, budget: Duration) -> CallError {
+        classify(&self.identity.name, self.memory_limit_bytes, error, budget)
+    }
+}
+
+/// Turns a wasmtime error into the reason a user can act on.
+pub(super) fn classify(
+    plugin: &str,
+    memory_limit_bytes: usize,
+    error: wasmtime::Error,
+    budget: Duration,
+) -> CallError {
+    let plugin = plugin.to_owned();
+    if error.downcast_ref::<CpuBudgetExceeded>().is_some() {
+        return CallError::CpuBudget {
+            plugin,
+            budget_ms: budget.as_millis() as u64,
+        };
+    }
+    let message = format!("{error:#}");
+    if message.contains("growing memory")
+        || message.contains("memory growth failure")
+        || message.contains("memory minimum size")
+    {
+        return CallError::Memory {
+            plugin,
+            limit_mib: memory_limit_bytes / (1024 * 1024),
+        };
+    }
+    let message = match error.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => format!("{trap}"),
+        None => message,
+    };
+    CallError::Trap { plugin, message }
+}

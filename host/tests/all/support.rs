@@ -1,0 +1,296 @@
+//! Test harness: real databases (a fresh one per test), the real host
+//! assembled in-process on a loopback port, and the example plugins built by
+//! `cargo xtask build-plugins`.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use plinth_host::config::{Config, PluginEntry};
+use plinth_host::http::{AppState, app};
+use plinth_host::startup::{self, Background, Host, StartupError};
+
+/// Which database a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbKind {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+impl std::fmt::Display for DbKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+            Self::Mysql => "mysql",
+        })
+    }
+}
+
+const POSTGRES_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/test";
+const MYSQL_ADMIN: &str = "mysql://root@127.0.0.1:3306/test";
+
+fn admin_url(kind: DbKind) -> String {
+    match kind {
+        DbKind::Sqlite => String::new(),
+        DbKind::Postgres => {
+            std::env::var("PLINTH_TEST_POSTGRES_URL").unwrap_or_else(|_| POSTGRES_ADMIN.into())
+        }
+        DbKind::Mysql => {
+            std::env::var("PLINTH_TEST_MYSQL_URL").unwrap_or_else(|_| MYSQL_ADMIN.into())
+        }
+    }
+}
+
+/// A database created for one test and dropped when the value is dropped.
+pub struct TestDb {
+    pub kind: DbKind,
+    pub url: String,
+    admin: String,
+    name: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    /// A fresh database of `kind`, or `None` when that server is not
+    /// reachable outside CI. In CI (`CI` set) an unreachable server fails
+    /// the test, so a green run really covered all three dialects.
+    pub async fn create(kind: DbKind) -> Option<TestDb> {
+        sqlx::any::install_default_drivers();
+        let name = format!(
+            "plinth_t_{}_{:08x}",
+            std::process::id(),
+            rand::random::<u32>()
+        );
+        if kind == DbKind::Sqlite {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}", dir.path().join("plinth.db").display());
+            return Some(TestDb {
+                kind,
+                url,
+                admin: String::new(),
+                name,
+                _dir: Some(dir),
+            });
+        }
+        let admin = admin_url(kind);
+        let connect = tokio::time::timeout(
+            Duration::from_secs(5),
+            sqlx::AnyPool::connect(&admin),
+        )
+        .await;
+        let pool = match connect {
+            Ok(Ok(pool)) => pool,
+            Ok(Err(e)) => return unreachable_server(kind, &admin, &e.to_string()),
+            Err(_) => return unreachable_server(kind, &admin, "timed out"),
+        };
+        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+            .execute(&pool)
+            .await
+            .expect("create test database");
+        pool.close().await;
+        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+        Some(TestDb {
+            kind,
+            url: format!("{base}/{name}"),
+            admin,
+            name,
+            _dir: None,
+        })
+    }
+}
+
+fn unreachable_server(kind: DbKind, url: &str, why: &str) -> Option<TestDb> {
+    if std::env::var_os("CI").is_some() {
+        panic!("{kind} at {url} is not reachable in CI: {why}");
+    }
+    eprintln!("skipping {kind}: not reachable at {url} ({why}); running on SQLite alone");
+    None
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if self.kind == DbKind::Sqlite {
+            return;
+        }
+        let admin = self.admin.clone();
+        let drop_sql = match self.kind {
+            DbKind::Postgres => format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            _ => format!("DROP DATABASE IF EXISTS {}", self.name),
+        };
+        // Drop runs outside any async context we can block on, so use a
+        // small runtime on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Ok(pool) = sqlx::AnyPool::connect(&admin).await {
+                    let _ = sqlx::raw_sql(&drop_sql).execute(&pool).await;
+                    pool.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Every database this machine offers: SQLite always, PostgreSQL and MySQL
+/// when their servers answer.
+pub async fn all_dbs() -> Vec<TestDb> {
+    let mut dbs = Vec::new();
+    for kind in [DbKind::Sqlite, DbKind::Postgres, DbKind::Mysql] {
+        if let Some(db) = TestDb::create(kind).await {
+            dbs.push(db);
+        }
+    }
+    dbs
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo root")
+        .to_owned()
+}
+
+/// Where `cargo xtask build-plugins` leaves the example plugins.
+pub fn built_plugins() -> PathBuf {
+    let dir = repo_root().join("target").join("plugins");
+    assert!(
+        dir.join("hello-0.1.0").join("plugin.wasm").is_file(),
+        "the example plugins are not built: run `cargo xtask build-plugins` (`cargo xtask test` does it for you)"
+    );
+    dir
+}
+
+/// Copies a built plugin version into a data dir as if it were installed.
+pub fn stage_plugin(data_dir: &Path, name: &str, version: &str) {
+    let from = built_plugins().join(format!("{name}-{version}"));
+    let to = data_dir.join("plugins").join(name).join(version);
+    copy_dir(&from, &to);
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display())) {
+        let entry = entry.expect("dir entry");
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy file");
+        }
+    }
+}
+
+/// A config for a test: defaults, the given database, a data dir, and the
+/// repo's host schema.
+pub fn test_config(db: &TestDb, data_dir: &Path, plugins: &[(&str, &str)]) -> Config {
+    let mut config =
+        Config::from_json_str("{}", data_dir, Vec::<(String, String)>::new()).expect("default config");
+    config.data_dir = data_dir.to_owned();
+    config.public_dir = repo_root().join("public");
+    config.database.url = db.url.clone();
+    config.database.schema_dir = repo_root().join("common-sql");
+    config.server.bind = "127.0.0.1:0".parse().expect("addr");
+    config.plugins = plugins
+        .iter()
+        .map(|(name, version)| PluginEntry {
+            name: (*name).to_owned(),
+            version: version.parse().expect("semver"),
+            enabled: true,
+            settings: Default::default(),
+        })
+        .collect();
+    config
+}
+
+/// Host logs go to the test's captured output; `RUST_LOG` picks the level.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
+
+/// The host running in-process on a loopback port.
+pub struct TestHost {
+    pub host: Host,
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    background: Option<Background>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl TestHost {
+    /// Stages `plugins` into `data_dir` and starts the host on `config`.
+    pub async fn start(config: Config) -> Result<TestHost, StartupError> {
+        init_tracing();
+        for entry in &config.plugins {
+            let dir = config
+                .data_dir
+                .join("plugins")
+                .join(&entry.name)
+                .join(entry.version.to_string());
+            if !dir.exists() {
+                stage_plugin(&config.data_dir, &entry.name, &entry.version.to_string());
+            }
+        }
+        let (host, background) = startup::start(config).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let router = app(AppState::ready(host.clone()));
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("http client");
+        Ok(TestHost {
+            host,
+            addr,
+            client,
+            background: Some(background),
+            server,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// Stops serving and closes the database pool.
+    pub async fn stop(mut self) {
+        self.server.abort();
+        if let Some(background) = self.background.take() {
+            background.stop();
+        }
+        self.host.db.close().await;
+    }
+}
+
+impl Drop for TestHost {
+    fn drop(&mut self) {
+        self.server.abort();
+        if let Some(background) = self.background.take() {
+            background.stop();
+        }
+    }
+}

@@ -1,0 +1,5 @@
+-- One table, so the SQL scope tests have something of the probe's own.
+CREATE TABLE {{prefix}}notes (
+    id INTEGER PRIMARY KEY,
+    body TEXT
+);

@@ -6,6 +6,11 @@ use serde::Serialize;
 
 use super::{ApiError, AppState};
 
+/// The native twin of the `hello` plugin's `GET /`: same body, no wasm.
+pub async fn hello() -> &'static str {
+    "Hello from plinth"
+}
+
 #[derive(Serialize)]
 pub struct PluginSummary {
     name: String,

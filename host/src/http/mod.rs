@@ -7,6 +7,8 @@
 //! - `/p/<plugin>/…`: any method, handled by the plugin mounted there;
 //! - `GET /api/plugins`, `GET /api/menus`: what is installed and the menu
 //!   tree for the admin web;
+//! - `GET /api/hello`: a native route with the same answer as the `hello`
+//!   plugin, the ceiling that `cargo xtask bench` compares plugins with;
 //! - everything else: static files from `public/` (the admin web shell).
 //!
 //! This layer adapts requests to the runtime and back; it holds no plugin
@@ -79,7 +81,9 @@ impl AppState {
     /// The host, or a 503 while start-up is still running.
     pub fn host(&self) -> Result<&Host, ApiError> {
         if !self.inner.ready.load(Ordering::Acquire) {
-            return Err(ApiError::unavailable("the host is still starting; retry shortly"));
+            return Err(ApiError::unavailable(
+                "the host is still starting; retry shortly",
+            ));
         }
         self.inner
             .host
@@ -97,6 +101,7 @@ pub fn app(state: AppState) -> Router {
         .route("/p/{*path}", any(plugin_routes::serve))
         .route("/api/plugins", get(api::plugins))
         .route("/api/menus", get(api::menus))
+        .route("/api/hello", get(api::hello))
         .fallback_service(public)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {

@@ -29,9 +29,10 @@ async fn dispatch(state: &AppState, request: Request) -> Result<Response, ApiErr
         Some((route, rest)) => (route, rest),
         None => (below, ""),
     };
-    let plugin = host.registry.by_route(route).ok_or_else(|| {
-        ApiError::not_found(format!("no plugin is mounted at /p/{route}/"))
-    })?;
+    let plugin = host
+        .registry
+        .by_route(route)
+        .ok_or_else(|| ApiError::not_found(format!("no plugin is mounted at /p/{route}/")))?;
     let request_id = parts
         .extensions
         .get::<RequestId>()
@@ -79,7 +80,11 @@ async fn dispatch(state: &AppState, request: Request) -> Result<Response, ApiErr
                         .get(http::header::HOST)
                         .and_then(|h| h.to_str().ok())
                         .unwrap_or("localhost"),
-                    parts.uri.query().map(|q| format!("?{q}")).unwrap_or_default()
+                    parts
+                        .uri
+                        .query()
+                        .map(|q| format!("?{q}"))
+                        .unwrap_or_default()
                 ));
             for (name, value) in &parts.headers {
                 builder = builder.header(name, value);
@@ -126,7 +131,14 @@ fn call_error(error: CallError, request_id: &RequestId) -> ApiError {
 fn is_hop_by_hop(name: &str) -> bool {
     matches!(
         name,
-        "connection" | "keep-alive" | "transfer-encoding" | "upgrade" | "proxy-connection" | "te" | "trailer" | "content-length"
+        "connection"
+            | "keep-alive"
+            | "transfer-encoding"
+            | "upgrade"
+            | "proxy-connection"
+            | "te"
+            | "trailer"
+            | "content-length"
     )
 }
 
@@ -134,7 +146,11 @@ fn into_response(plugin: &str, answer: WitResponse) -> Response {
     let status = match StatusCode::from_u16(answer.status) {
         Ok(status) => status,
         Err(_) => {
-            tracing::warn!(plugin, status = answer.status, "plugin answered with an invalid status; sending 500");
+            tracing::warn!(
+                plugin,
+                status = answer.status,
+                "plugin answered with an invalid status; sending 500"
+            );
             StatusCode::INTERNAL_SERVER_ERROR
         }
     };
@@ -153,7 +169,9 @@ fn into_response(plugin: &str, answer: WitResponse) -> Response {
             (Ok(name), Ok(value)) => {
                 headers.append(name, value);
             }
-            _ => tracing::warn!(plugin, header = %header.name, "plugin sent an invalid header; dropped"),
+            _ => {
+                tracing::warn!(plugin, header = %header.name, "plugin sent an invalid header; dropped")
+            }
         }
     }
     response

@@ -4,8 +4,8 @@
 //! so an operator can find the log lines behind a user's error report.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::Request;
 use axum::http::HeaderValue;
@@ -57,7 +57,9 @@ pub async fn middleware(mut request: Request, next: Next) -> Response {
         let status = response.status();
         let mut rendered = render(status, details.code, &details.message, Some(&id));
         for (name, value) in response.headers() {
-            if name != axum::http::header::CONTENT_LENGTH && name != axum::http::header::CONTENT_TYPE {
+            if name != axum::http::header::CONTENT_LENGTH
+                && name != axum::http::header::CONTENT_TYPE
+            {
                 rendered.headers_mut().append(name.clone(), value.clone());
             }
         }

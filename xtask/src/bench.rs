@@ -1,0 +1,396 @@
+//! `cargo xtask bench`: throughput and latency of the plugin routes on
+//! loopback, in one run, written to `docs/BENCHMARKS.md`.
+//!
+//! Targets, each loaded with `wrk -t2 -c32 -d10s --latency` after a warm-up:
+//! - the host's native axum route `/api/hello` (the ceiling);
+//! - the `hello` plugin route `/p/hello/`;
+//! - the standard `wasi:http` component `http-hello` through the host;
+//! - the same component under `wasmtime serve -Scli`, when a `wasmtime`
+//!   CLI is found (`$WASMTIME`, `PATH`, or `/opt/wasmtime-cli/bin`).
+//!
+//! Figures are only comparable within one run on one machine; the report
+//! gives ratios next to the raw numbers and records the machine.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::build_plugins;
+use crate::util::{cargo, target_dir, workspace_root};
+
+const DURATION: &str = "10s";
+const CONNECTIONS: &str = "32";
+const THREADS: &str = "2";
+
+/// One wrk run's figures.
+#[derive(Debug, Clone)]
+struct Load {
+    label: String,
+    requests_per_sec: f64,
+    p50: String,
+    p99: String,
+    errors: u64,
+}
+
+/// Kills a child process when dropped, so a failed bench leaves nothing
+/// running.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    if let Some(arg) = args.first() {
+        bail!("bench takes no arguments (got `{arg}`)");
+    }
+    ensure_wrk()?;
+    let root = workspace_root();
+    build_plugins::run(&[])?;
+    let status = cargo(&root)
+        .args(["build", "--release", "-p", "plinth-host", "--bin", "plinth"])
+        .status()?;
+    if !status.success() {
+        bail!("building the host failed ({status})");
+    }
+    let target = target_dir(&root);
+    let plinth = target.join("release").join("plinth");
+    let plugins = target.join("plugins");
+
+    let work = std::env::temp_dir().join(format!("plinth-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    for (name, version) in [("hello", "0.1.0"), ("http-hello", "0.1.0")] {
+        copy_dir(
+            &plugins.join(format!("{name}-{version}")),
+            &work.join("data").join("plugins").join(name).join(version),
+        )?;
+    }
+    let addr = free_port()?;
+    let config = serde_json::json!({
+        "data_dir": work.join("data"),
+        "public_dir": root.join("public"),
+        "server": { "bind": addr.to_string() },
+        "database": {
+            "url": format!("sqlite://{}", work.join("data").join("plinth.db").display()),
+            "schema_dir": root.join("common-sql"),
+        },
+        "plugins": [
+            { "name": "hello", "version": "0.1.0" },
+            { "name": "http-hello", "version": "0.1.0" },
+        ],
+    });
+    let config_path = work.join("config.json");
+    std::fs::write(&config_path, serde_json::to_string_pretty(&config)?)?;
+
+    let host = Guard(
+        Command::new(&plinth)
+            .args(["serve", "--config"])
+            .arg(&config_path)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", plinth.display()))?,
+    );
+    wait_for(addr, "/healthz", Duration::from_secs(60))?;
+
+    let mut loads = vec![
+        load("native axum route (/api/hello)", addr, "/api/hello")?,
+        load("hello plugin (/p/hello/)", addr, "/p/hello/")?,
+        load(
+            "wasi:http component via host (/p/http-hello/)",
+            addr,
+            "/p/http-hello/",
+        )?,
+    ];
+    drop(host);
+
+    let wasmtime_version = match find_wasmtime() {
+        Some(wasmtime) => {
+            let version = Command::new(&wasmtime)
+                .arg("--version")
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+                .unwrap_or_default();
+            let serve_addr = free_port()?;
+            let _serve = Guard(
+                Command::new(&wasmtime)
+                    .args(["serve", "-Scli", "--addr"])
+                    .arg(serve_addr.to_string())
+                    .arg(plugins.join("http-hello.wasm"))
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .with_context(|| format!("starting {}", wasmtime.display()))?,
+            );
+            wait_for(serve_addr, "/", Duration::from_secs(60))?;
+            loads.push(load(
+                "same component under `wasmtime serve -Scli`",
+                serve_addr,
+                "/",
+            )?);
+            Some(version)
+        }
+        None => {
+            eprintln!("no wasmtime CLI found: skipping the `wasmtime serve` comparison");
+            None
+        }
+    };
+    let _ = std::fs::remove_dir_all(&work);
+
+    let report = render(&loads, wasmtime_version.as_deref());
+    let path = root.join("docs").join("BENCHMARKS.md");
+    let existing = std::fs::read_to_string(&path).unwrap_or_default();
+    std::fs::write(&path, merge_report(&existing, &report))?;
+    println!("{report}");
+    println!("written to {}", path.display());
+    Ok(())
+}
+
+fn ensure_wrk() -> Result<()> {
+    if Command::new("wrk").arg("--version").output().is_ok() {
+        return Ok(());
+    }
+    eprintln!("wrk is missing; installing it with apt-get");
+    let ok = Command::new("apt-get")
+        .args(["install", "-y", "-qq", "wrk"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        bail!("wrk is needed for the benchmark: install it (apt-get install wrk) and run again");
+    }
+    Ok(())
+}
+
+fn find_wasmtime() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var_os("WASMTIME").map(PathBuf::from),
+        Some(PathBuf::from("wasmtime")),
+        Some(PathBuf::from("/opt/wasmtime-cli/bin/wasmtime")),
+    ];
+    candidates.into_iter().flatten().find(|c| {
+        Command::new(c)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+fn free_port() -> Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?)
+}
+
+/// The status code of `GET path`, or `None` when nothing answers.
+fn status_of(addr: SocketAddr, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut head = [0u8; 16];
+    stream.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+fn wait_for(addr: SocketAddr, path: &str, limit: Duration) -> Result<()> {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if status_of(addr, path) == Some(200) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    bail!("{addr}{path} did not answer 200 within {limit:?}")
+}
+
+fn load(label: &str, addr: SocketAddr, path: &str) -> Result<Load> {
+    let url = format!("http://{addr}{path}");
+    // Warm-up: fills warm instance pools and the kernel's socket caches.
+    Command::new("wrk")
+        .args(["-t", THREADS, "-c", CONNECTIONS, "-d", "2s", &url])
+        .output()?;
+    let output = Command::new("wrk")
+        .args([
+            "-t",
+            THREADS,
+            "-c",
+            CONNECTIONS,
+            "-d",
+            DURATION,
+            "--latency",
+            &url,
+        ])
+        .output()?;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    if !output.status.success() {
+        bail!("wrk failed on {url}: {text}");
+    }
+    let parsed = parse_wrk(label, &text)
+        .with_context(|| format!("cannot read wrk's output for {url}:\n{text}"))?;
+    println!(
+        "{label}: {:.0} req/s, p50 {}, p99 {}, errors {}",
+        parsed.requests_per_sec, parsed.p50, parsed.p99, parsed.errors
+    );
+    Ok(parsed)
+}
+
+fn parse_wrk(label: &str, text: &str) -> Option<Load> {
+    let mut requests_per_sec = None;
+    let mut p50 = None;
+    let mut p99 = None;
+    let mut errors = 0;
+    for line in text.lines().map(str::trim) {
+        let mut words = line.split_whitespace();
+        match (words.next(), words.next()) {
+            (Some("Requests/sec:"), Some(v)) => requests_per_sec = v.parse().ok(),
+            (Some("50%"), Some(v)) => p50 = Some(v.to_owned()),
+            (Some("99%"), Some(v)) => p99 = Some(v.to_owned()),
+            (Some("Non-2xx"), _) => {
+                errors += line
+                    .rsplit(' ')
+                    .next()
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .unwrap_or(0);
+            }
+            (Some("Socket"), Some("errors:")) => {
+                errors += line
+                    .split(',')
+                    .filter_map(|part| part.split_whitespace().last()?.parse::<u64>().ok())
+                    .sum::<u64>();
+            }
+            _ => {}
+        }
+    }
+    Some(Load {
+        label: label.to_owned(),
+        requests_per_sec: requests_per_sec?,
+        p50: p50?,
+        p99: p99?,
+        errors,
+    })
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem_gib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0 / 1024.0);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!(
+        "{cpu}, {cores} cores, {mem_gib:.0} GiB RAM, Linux {}",
+        kernel.trim()
+    )
+}
+
+const BEGIN: &str = "<!-- BEGIN routes (cargo xtask bench) -->";
+const END: &str = "<!-- END routes -->";
+
+fn render(loads: &[Load], wasmtime: Option<&str>) -> String {
+    let native = loads.first().map_or(1.0, |l| l.requests_per_sec);
+    let hello = loads.get(1).map_or(0.0, |l| l.requests_per_sec);
+    let mut out = String::new();
+    out.push_str(BEGIN);
+    out.push_str("\n## Plugin routes against native and `wasmtime serve`\n\n");
+    out.push_str(&format!(
+        "Machine: {}. Load: `wrk -t{THREADS} -c{CONNECTIONS} -d{DURATION} --latency` on loopback, \
+         wrk and the server sharing the machine. Host: release build, SQLite, \
+         default `runtime` settings (warm instances, pooling allocator).\n\n",
+        machine()
+    ));
+    out.push_str("| target | req/s | p50 | p99 | errors | vs native | hello vs this |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
+    for l in loads {
+        out.push_str(&format!(
+            "| {} | {:.0} | {} | {} | {} | {:.1}% | {:.2}× |\n",
+            l.label,
+            l.requests_per_sec,
+            l.p50,
+            l.p99,
+            l.errors,
+            100.0 * l.requests_per_sec / native,
+            hello / l.requests_per_sec.max(1.0),
+        ));
+    }
+    if let Some(version) = wasmtime {
+        out.push_str(&format!("\n`wasmtime serve`: {version}.\n"));
+    }
+    out.push('\n');
+    out.push_str(END);
+    out
+}
+
+/// Replaces the previous routes section of BENCHMARKS.md, keeping the rest.
+fn merge_report(existing: &str, report: &str) -> String {
+    match (existing.find(BEGIN), existing.find(END)) {
+        (Some(start), Some(end)) if end > start => format!(
+            "{}{}{}",
+            &existing[..start],
+            report,
+            &existing[end + END.len()..]
+        ),
+        _ if existing.trim().is_empty() => format!("# Benchmarks\n\n{report}\n"),
+        _ => format!("{}\n\n{report}\n", existing.trim_end()),
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrk_output_is_parsed() {
+        let text = "Running 10s test @ http://127.0.0.1:1/\n  2 threads and 32 connections\n  Latency Distribution\n     50%  150.00us\n     75%  200.00us\n     99%    1.20ms\n  1234 requests in 10.00s, 1.00MB read\n  Socket errors: connect 0, read 2, write 0, timeout 1\n  Non-2xx or 3xx responses: 5\nRequests/sec:  12345.67\nTransfer/sec:      1.00MB\n";
+        let load = parse_wrk("x", text).expect("parsed");
+        assert!((load.requests_per_sec - 12345.67).abs() < 0.01);
+        assert_eq!(load.p50, "150.00us");
+        assert_eq!(load.p99, "1.20ms");
+        assert_eq!(load.errors, 8);
+    }
+
+    #[test]
+    fn the_report_replaces_its_own_section_only() {
+        let old = format!("# Benchmarks\n\nintro\n\n{BEGIN}\nold\n{END}\n\n## Other\nkeep\n");
+        let merged = merge_report(&old, &format!("{BEGIN}\nnew\n{END}"));
+        assert!(merged.contains("new") && !merged.contains("old"));
+        assert!(merged.contains("intro") && merged.contains("keep"));
+    }
+}

@@ -1,0 +1,69 @@
+//! Project tasks: `cargo xtask <command>` (the alias is in
+//! `.cargo/config.toml`).
+//!
+//! Commands are matched by hand to keep xtask light; add one by adding a
+//! module and an arm to [`COMMANDS`] and the `match` in `main`.
+
+use std::process::ExitCode;
+
+mod bench;
+mod build_plugins;
+mod demo;
+mod test_cmd;
+mod util;
+
+/// `(name, one-line summary)` for `cargo xtask help`.
+const COMMANDS: &[(&str, &str)] = &[
+    (
+        "build-plugins",
+        "build the example plugins for wasm32-wasip2 and lay out target/plugins/",
+    ),
+    (
+        "demo",
+        "run the host with the example plugins on SQLite and print the URLs",
+    ),
+    (
+        "test",
+        "build the plugins and run every test (what CI runs)",
+    ),
+    (
+        "bench",
+        "measure plugin routes against native axum and wasmtime serve; writes docs/BENCHMARKS.md",
+    ),
+];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (command, rest) = match args.split_first() {
+        Some((command, rest)) => (command.as_str(), rest),
+        None => ("help", &[][..]),
+    };
+    let result = match command {
+        "build-plugins" => build_plugins::run(rest),
+        "demo" => demo::run(rest),
+        "test" => test_cmd::run(rest),
+        "bench" => bench::run(rest),
+        "help" | "-h" | "--help" => {
+            print_help();
+            Ok(())
+        }
+        other => {
+            print_help();
+            Err(anyhow::anyhow!("unknown command `{other}`"))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask {command}: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_help() {
+    eprintln!("usage: cargo xtask <command> [args]\n\ncommands:");
+    for (name, summary) in COMMANDS {
+        eprintln!("  {name:<16} {summary}");
+    }
+}

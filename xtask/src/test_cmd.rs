@@ -1,0 +1,28 @@
+//! `cargo xtask test`: the whole test suite, as CI runs it.
+//!
+//! Builds the example plugins first (the host's integration tests load
+//! them), then runs every host-target test in the workspace. The SQL-facing
+//! tests create their own databases on the PostgreSQL and MariaDB servers
+//! when they answer (set `PLINTH_TEST_POSTGRES_URL` / `PLINTH_TEST_MYSQL_URL`
+//! to point elsewhere); without them they run on SQLite alone and say so,
+//! except under `CI`, where a missing server is a failure.
+
+use anyhow::{Result, bail};
+
+use crate::build_plugins;
+use crate::util::{cargo, workspace_root};
+
+pub fn run(args: &[String]) -> Result<()> {
+    build_plugins::run(&[])?;
+    let mut command = cargo(&workspace_root());
+    command.args(["test", "--workspace"]);
+    for plugin in build_plugins::PLUGINS {
+        command.args(["--exclude", plugin]);
+    }
+    command.args(args);
+    let status = command.status()?;
+    if !status.success() {
+        bail!("tests failed ({status})");
+    }
+    Ok(())
+}

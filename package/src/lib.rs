@@ -1,6 +1,7 @@
-//! Plinth packages: the plugin manifest and, later, package archives and
+//! Plinth packages: the plugin manifest, package archives and, later,
 //! signed deployment manifests. Shared by the host, the vendor tooling and
-//! `xtask`; everything here is pure (no I/O beyond what callers pass in).
+//! `xtask`; everything here is pure apart from the archive functions,
+//! which read or write only the directories callers pass in.
 //!
 //! # Layout
 //!
@@ -8,9 +9,18 @@
 //!   validates it strictly (unknown fields refused, cross-references
 //!   checked, defaults filled) and every [`ManifestError`] names the field
 //!   path it is about.
+//! * [`archive`]: the `.zip` a plugin version ships as (`plugin.toml`,
+//!   `plugin.wasm`, `sql/<dialect>/NNNN_<what>.sql`, `public/**`).
+//!   [`unpack`] validates a hostile archive (zip-slip, symlinks,
+//!   duplicates, layout, zip bombs, manifest, component header) and
+//!   extracts it, leaving nothing behind on failure; [`read_manifest`]
+//!   checks it without extracting; [`pack_dir`] builds it
+//!   deterministically from a package directory.
 
+pub mod archive;
 pub mod manifest;
 
+pub use archive::{Limits, PackageError, Unpacked, pack_dir, read_manifest, sha256_hex, unpack};
 pub use manifest::{
     Capabilities, Events, Manifest, ManifestError, Menu, PackageKind, Permission, PluginWorld, Task,
 };

@@ -137,7 +137,10 @@ mod tests {
         for _ in 0..QUEUE_CAPACITY {
             assert_eq!(bus.publish("p", "a.b".into(), String::new()), Ok(()));
         }
-        assert_eq!(bus.publish("p", "a.b".into(), String::new()), Err(EventError::QueueFull));
+        assert_eq!(
+            bus.publish("p", "a.b".into(), String::new()),
+            Err(EventError::QueueFull)
+        );
         let first = rx.recv().await;
         assert_eq!(first.map(|e| e.source), Some("p".to_owned()));
     }

@@ -9,11 +9,14 @@
 //!   for plugins and the host's own tables.
 //! - [`runtime`]: the wasmtime engine, the compile cache and plugin
 //!   instances with their limits; it knows nothing of HTTP frameworks.
-//! - [`install`]: bringing a plugin version into service (check, compile,
-//!   migrate, install hook, record).
+//! - [`install`]: plugin operations (install, upgrade, rollback, enable,
+//!   disable, remove) through one journalled, crash-safe pipeline; the
+//!   drop-in folder.
+//! - [`plugin_cli`]: `plinth plugin …`, directly or through a running
+//!   host's admin API.
 //! - [`registry`]: the set of plugins serving now, swapped atomically.
-//! - [`http`]: the axum router: plugin routes, health, admin JSON, static
-//!   files.
+//! - [`http`]: the axum router: plugin routes, health, the admin API and
+//!   its OpenAPI document, static files.
 //! - [`scheduler`]: runs the tasks plugins declare.
 //! - [`events`]: the bus between plugins.
 
@@ -22,6 +25,7 @@ pub mod db;
 pub mod events;
 pub mod http;
 pub mod install;
+pub mod plugin_cli;
 pub mod registry;
 pub mod runtime;
 pub mod scheduler;

@@ -1,7 +1,7 @@
 //! `plinth`: the host binary. This file only assembles: command line,
 //! configuration, ordered start-up, serving and shutdown.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +10,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use plinth_host::config::Config;
 use plinth_host::http::{AppState, app};
+use plinth_host::plugin_cli::{self, HostCommand, PluginCommand, RunningHost};
 use plinth_host::startup;
 
 #[derive(Parser)]
@@ -29,12 +30,60 @@ enum Command {
         #[arg(long, default_value = "config.json")]
         config: PathBuf,
     },
+    /// Pack, install, upgrade, roll back, enable, disable or remove plugins.
+    /// With a host serving on the same data dir, the command goes through
+    /// its admin API and takes effect at once.
+    Plugin {
+        /// Path to config.json.
+        #[arg(long, default_value = "config.json", global = true)]
+        config: PathBuf,
+        #[command(subcommand)]
+        verb: PluginVerb,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginVerb {
+    /// Build a package (.zip) from a plugin folder holding plugin.toml,
+    /// plugin.wasm, sql/<dialect>/ and public/.
+    Pack {
+        dir: PathBuf,
+        /// Where to write the package (default: <name>-<version>.zip).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Install a plugin that is not installed yet.
+    Install { package: PathBuf },
+    /// Upgrade an installed plugin to the newer version in the package.
+    Upgrade { package: PathBuf },
+    /// Show the installed plugins.
+    List {
+        /// Print JSON (name, version, state, installed_at, previous_version).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve the previous version again (no down-migrations are run).
+    Rollback { name: String },
+    /// Serve a disabled plugin again.
+    Enable { name: String },
+    /// Stop serving a plugin's routes, menus and tasks; keep its data.
+    Disable { name: String },
+    /// Uninstall a plugin.
+    Remove {
+        name: String,
+        /// Also drop the plugin's tables and migration history.
+        #[arg(long)]
+        drop_data: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("plinth: cannot start the async runtime: {e}");
@@ -44,15 +93,40 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve { config } => serve(config).await,
+            Command::Plugin { config, verb } => plugin(config, verb).await,
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("plinth: {e:#}");
+            // One line naming the reason; the log above has the detail.
+            eprintln!("plinth: {}", format!("{e:#}").replace('\n', " "));
             ExitCode::FAILURE
         }
     }
+}
+
+async fn plugin(config_path: PathBuf, verb: PluginVerb) -> anyhow::Result<()> {
+    let command = match verb {
+        PluginVerb::Pack { dir, out } => PluginCommand::Pack { dir, out },
+        PluginVerb::Install { package } => PluginCommand::Host(HostCommand::Install { package }),
+        PluginVerb::Upgrade { package } => PluginCommand::Host(HostCommand::Upgrade { package }),
+        PluginVerb::List { json } => PluginCommand::Host(HostCommand::List { json }),
+        PluginVerb::Rollback { name } => PluginCommand::Host(HostCommand::Rollback { name }),
+        PluginVerb::Enable { name } => PluginCommand::Host(HostCommand::Enable { name }),
+        PluginVerb::Disable { name } => PluginCommand::Host(HostCommand::Disable { name }),
+        PluginVerb::Remove { name, drop_data } => {
+            PluginCommand::Host(HostCommand::Remove { name, drop_data })
+        }
+    };
+    let config = if matches!(command, PluginCommand::Pack { .. }) && !config_path.exists() {
+        Config::from_json_str("{}", Path::new("."), Vec::<(String, String)>::new())?
+    } else {
+        Config::load(&config_path)?
+    };
+    let output = plugin_cli::run(command, config, &config_path).await?;
+    println!("{output}");
+    Ok(())
 }
 
 fn init_tracing() {
@@ -74,6 +148,7 @@ async fn serve(config_path: PathBuf) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&bind)
         .await
         .with_context(|| format!("cannot listen on {bind} (server.bind)"))?;
+    let listener_addr = listener.local_addr()?;
     let state = AppState::starting(Arc::new(config.clone()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn({
@@ -90,7 +165,8 @@ async fn serve(config_path: PathBuf) -> anyhow::Result<()> {
     tracing::info!(%bind, "listening; starting up");
 
     // Steps 3 to 6.
-    let (host, background) = match startup::start(config).await {
+    let running_file = plugin_cli::running_host_file(&config);
+    let (host, background) = match startup::start(config, Some(config_path.clone())).await {
         Ok(started) => started,
         Err(e) => {
             let _ = stop_tx.send(true);
@@ -99,14 +175,26 @@ async fn serve(config_path: PathBuf) -> anyhow::Result<()> {
         }
     };
     state.set_ready(host.clone());
-    tracing::info!(%bind, plugins = host.registry.all().len(), "ready");
+    // Tells `plinth plugin …` on this data dir to go through our admin API.
+    let running = RunningHost {
+        pid: std::process::id(),
+        bind: listener_addr.to_string(),
+    };
+    if let Err(e) = std::fs::write(&running_file, serde_json::to_vec(&running)?) {
+        tracing::warn!(error = %e, "cannot write {}; CLI commands will not find this host", running_file.display());
+    }
+    tracing::info!(bind = %listener_addr, plugins = host.registry.all().len(), "ready");
 
     shutdown_signal().await;
     tracing::info!("shutting down; finishing requests in flight");
     let _ = stop_tx.send(true);
     if tokio::time::timeout(grace, server).await.is_err() {
-        tracing::warn!(grace_secs = grace.as_secs(), "requests still running after the grace period; stopping anyway");
+        tracing::warn!(
+            grace_secs = grace.as_secs(),
+            "requests still running after the grace period; stopping anyway"
+        );
     }
+    let _ = std::fs::remove_file(&running_file);
     background.stop();
     host.db.close().await;
     Ok(())

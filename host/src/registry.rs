@@ -85,7 +85,10 @@ impl PluginRegistry {
     }
 
     fn update<R>(&self, change: impl FnOnce(&mut BTreeMap<String, Arc<LoadedPlugin>>) -> R) -> R {
-        let _guard = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _guard = self
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut by_name = self.current.load().by_name.clone();
         let result = change(&mut by_name);
         let by_route = by_name

@@ -92,7 +92,10 @@ pub enum MigrateError {
 /// Files run in order of their sequence number across all tables, then by
 /// table name, so a table whose foreign keys point at another is given a
 /// higher number.
-pub fn host_migrations(schema_dir: &Path, dialect: Dialect) -> Result<Vec<Migration>, MigrateError> {
+pub fn host_migrations(
+    schema_dir: &Path,
+    dialect: Dialect,
+) -> Result<Vec<Migration>, MigrateError> {
     let tables_dir = schema_dir.join("table");
     let mut tables = read_dir_sorted(&tables_dir)?;
     tables.retain(|p| p.is_dir());
@@ -224,9 +227,9 @@ pub async fn applied(
         "SELECT migration, checksum FROM plinth_migrations WHERE scope = ? ORDER BY migration",
     );
     let rows: Vec<(String, String)> = sqlx::query_as(&sql)
-    .bind(scope)
-    .fetch_all(&mut *conn)
-    .await?;
+        .bind(scope)
+        .fetch_all(&mut *conn)
+        .await?;
     Ok(rows)
 }
 
@@ -266,12 +269,12 @@ pub async fn record(
         "INSERT INTO plinth_migrations (scope, migration, checksum, applied_at) VALUES (?, ?, ?, ?)",
     );
     sqlx::query(&sql)
-    .bind(scope)
-    .bind(&migration.id)
-    .bind(&migration.checksum)
-    .bind(now_ms())
-    .execute(&mut *conn)
-    .await?;
+        .bind(scope)
+        .bind(&migration.id)
+        .bind(&migration.checksum)
+        .bind(now_ms())
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -281,10 +284,7 @@ pub async fn forget_scope(conn: &mut AnyConnection, scope: &str) -> Result<(), M
         conn_dialect(conn),
         "DELETE FROM plinth_migrations WHERE scope = ?",
     );
-    sqlx::query(&sql)
-        .bind(scope)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(&sql).bind(scope).execute(&mut *conn).await?;
     Ok(())
 }
 

@@ -109,7 +109,10 @@ impl Db {
         let mut url = options.url.clone();
         if dialect == Dialect::Sqlite {
             let path = sqlite_path(&url);
-            if let Some(parent) = Path::new(&path).parent().filter(|p| !p.as_os_str().is_empty()) {
+            if let Some(parent) = Path::new(&path)
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+            {
                 std::fs::create_dir_all(parent).map_err(|source| DbError::CreateDir {
                     path: parent.display().to_string(),
                     source,
@@ -244,23 +247,38 @@ mod tests {
 
     #[test]
     fn dialect_from_url() {
-        assert_eq!(Dialect::from_url("sqlite://x.db").ok(), Some(Dialect::Sqlite));
-        assert_eq!(Dialect::from_url("postgresql://h/db").ok(), Some(Dialect::Postgres));
-        assert_eq!(Dialect::from_url("mariadb://h/db").ok(), Some(Dialect::Mysql));
+        assert_eq!(
+            Dialect::from_url("sqlite://x.db").ok(),
+            Some(Dialect::Sqlite)
+        );
+        assert_eq!(
+            Dialect::from_url("postgresql://h/db").ok(),
+            Some(Dialect::Postgres)
+        );
+        assert_eq!(
+            Dialect::from_url("mariadb://h/db").ok(),
+            Some(Dialect::Mysql)
+        );
         assert!(Dialect::from_url("oracle://h").is_err());
     }
 
     #[test]
     fn host_sql_numbers_placeholders_for_postgres_only() {
         let sql = "UPDATE t SET a = ? WHERE b = ?";
-        assert_eq!(host_sql(Dialect::Postgres, sql), "UPDATE t SET a = $1 WHERE b = $2");
+        assert_eq!(
+            host_sql(Dialect::Postgres, sql),
+            "UPDATE t SET a = $1 WHERE b = $2"
+        );
         assert_eq!(host_sql(Dialect::Sqlite, sql), sql);
         assert_eq!(host_sql(Dialect::Mysql, sql), sql);
     }
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(redact_url("postgres://u:pw@h:5432/d"), "postgres://u:***@h:5432/d");
+        assert_eq!(
+            redact_url("postgres://u:pw@h:5432/d"),
+            "postgres://u:***@h:5432/d"
+        );
         assert_eq!(redact_url("mysql://root@h/d"), "mysql://root@h/d");
         assert_eq!(redact_url("sqlite://data/p.db"), "sqlite://data/p.db");
     }

@@ -130,7 +130,9 @@ fn decode_row(row: &sqlx::any::AnyRow, dialect: Dialect) -> Result<Vec<SqlValue>
         }
         let kind = raw.type_info().kind();
         let value = match kind {
-            AnyTypeInfoKind::Bool => SqlValue::Integer(i64::from(row.try_get::<bool, _>(i).map_err(failed)?)),
+            AnyTypeInfoKind::Bool => {
+                SqlValue::Integer(i64::from(row.try_get::<bool, _>(i).map_err(failed)?))
+            }
             AnyTypeInfoKind::SmallInt | AnyTypeInfoKind::Integer | AnyTypeInfoKind::BigInt => {
                 SqlValue::Integer(row.try_get::<i64, _>(i).map_err(failed)?)
             }

@@ -35,25 +35,30 @@ pub async fn installed_plugin(db: &Db, name: &str) -> Result<Option<InstalledPlu
         "SELECT name, version, previous_version, state, manifest, installed_at, updated_at \
          FROM plinth_plugins WHERE name = ?",
     );
-    let row = sqlx::query(&sql).bind(name).fetch_optional(db.pool()).await?;
+    let row = sqlx::query(&sql)
+        .bind(name)
+        .fetch_optional(db.pool())
+        .await?;
     row.as_ref().map(plugin_from_row).transpose()
 }
 
 /// Reads a text column. MySQL's TEXT types arrive as BLOBs through the
 /// `Any` driver, so bytes are accepted when they are UTF-8.
-fn text(row: &sqlx::any::AnyRow, column: &str) -> Result<String, DbError> {
+pub fn text(row: &sqlx::any::AnyRow, column: &str) -> Result<String, DbError> {
     match row.try_get::<String, _>(column) {
         Ok(text) => Ok(text),
         Err(first) => {
             let bytes: Vec<u8> = row.try_get(column).map_err(|_| first)?;
             String::from_utf8(bytes).map_err(|e| {
-                DbError::Sql(sqlx::Error::Decode(format!("{column} is not UTF-8: {e}").into()))
+                DbError::Sql(sqlx::Error::Decode(
+                    format!("{column} is not UTF-8: {e}").into(),
+                ))
             })
         }
     }
 }
 
-fn optional_text(row: &sqlx::any::AnyRow, column: &str) -> Result<Option<String>, DbError> {
+pub fn optional_text(row: &sqlx::any::AnyRow, column: &str) -> Result<Option<String>, DbError> {
     let raw = sqlx::Row::try_get_raw(row, column)?;
     if sqlx::ValueRef::is_null(&raw) {
         return Ok(None);
@@ -81,7 +86,10 @@ pub async fn upsert_plugin(
 ) -> Result<(), DbError> {
     let dialect = super::conn_dialect(conn);
     let delete = host_sql(dialect, "DELETE FROM plinth_plugins WHERE name = ?");
-    sqlx::query(&delete).bind(&plugin.name).execute(&mut *conn).await?;
+    sqlx::query(&delete)
+        .bind(&plugin.name)
+        .execute(&mut *conn)
+        .await?;
     let insert = host_sql(
         dialect,
         "INSERT INTO plinth_plugins \
@@ -132,8 +140,15 @@ pub async fn kv_get(db: &Db, plugin: &str, key: &str) -> Result<Option<Vec<u8>>,
 /// transaction keeps it portable across the three dialects' upsert syntaxes.
 pub async fn kv_set(db: &Db, plugin: &str, key: &str, value: &[u8]) -> Result<(), DbError> {
     let mut tx = db.pool().begin().await?;
-    let delete = host_sql(db.dialect(), "DELETE FROM plinth_plugin_kv WHERE plugin = ? AND k = ?");
-    sqlx::query(&delete).bind(plugin).bind(key).execute(&mut *tx).await?;
+    let delete = host_sql(
+        db.dialect(),
+        "DELETE FROM plinth_plugin_kv WHERE plugin = ? AND k = ?",
+    );
+    sqlx::query(&delete)
+        .bind(plugin)
+        .bind(key)
+        .execute(&mut *tx)
+        .await?;
     let insert = host_sql(
         db.dialect(),
         "INSERT INTO plinth_plugin_kv (plugin, k, v, updated_at) VALUES (?, ?, ?, ?)",
@@ -150,8 +165,15 @@ pub async fn kv_set(db: &Db, plugin: &str, key: &str, value: &[u8]) -> Result<()
 }
 
 pub async fn kv_delete(db: &Db, plugin: &str, key: &str) -> Result<bool, DbError> {
-    let sql = host_sql(db.dialect(), "DELETE FROM plinth_plugin_kv WHERE plugin = ? AND k = ?");
-    let result = sqlx::query(&sql).bind(plugin).bind(key).execute(db.pool()).await?;
+    let sql = host_sql(
+        db.dialect(),
+        "DELETE FROM plinth_plugin_kv WHERE plugin = ? AND k = ?",
+    );
+    let result = sqlx::query(&sql)
+        .bind(plugin)
+        .bind(key)
+        .execute(db.pool())
+        .await?;
     Ok(result.rows_affected() > 0)
 }
 
@@ -194,7 +216,11 @@ pub async fn task_runs(db: &Db, plugin: &str, limit: i64) -> Result<Vec<TaskRun>
         "SELECT plugin, version, task, started_at, finished_at, outcome, message \
          FROM plinth_task_runs WHERE plugin = ? ORDER BY id DESC LIMIT ?",
     );
-    let rows = sqlx::query(&sql).bind(plugin).bind(limit).fetch_all(db.pool()).await?;
+    let rows = sqlx::query(&sql)
+        .bind(plugin)
+        .bind(limit)
+        .fetch_all(db.pool())
+        .await?;
     rows.iter()
         .map(|row| {
             Ok(TaskRun {
@@ -208,4 +234,67 @@ pub async fn task_runs(db: &Db, plugin: &str, limit: i64) -> Result<Vec<TaskRun>
             })
         })
         .collect()
+}
+
+/// Drops every table whose name starts with `prefix` (a plugin's tables on
+/// uninstall with `--drop-data`). Tables that foreign keys still point at
+/// are retried after the others, until none is left or no progress is made.
+pub async fn drop_tables_with_prefix(db: &Db, prefix: &str) -> Result<Vec<String>, DbError> {
+    let catalog = match db.dialect() {
+        super::Dialect::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+        }
+        super::Dialect::Postgres => {
+            // information_schema names are of type `name`, which sqlx's Any
+            // driver cannot read; cast to text.
+            "SELECT CAST(table_name AS TEXT) AS name FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name"
+        }
+        super::Dialect::Mysql => {
+            "SELECT table_name AS name FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY table_name"
+        }
+    };
+    let rows = sqlx::query(catalog).fetch_all(db.pool()).await?;
+    let mut left: Vec<String> = Vec::new();
+    for row in &rows {
+        let name = text(row, "name")?;
+        // Only names the scope guard would have let the plugin create.
+        if name
+            .to_ascii_lowercase()
+            .starts_with(&prefix.to_ascii_lowercase())
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            left.push(name);
+        }
+    }
+    let mut dropped = Vec::new();
+    while !left.is_empty() {
+        let before = left.len();
+        let mut failed = Vec::new();
+        let mut last_error = None;
+        for table in left {
+            let quoted = match db.dialect() {
+                super::Dialect::Mysql => format!("`{table}`"),
+                _ => format!("\"{table}\""),
+            };
+            match sqlx::raw_sql(&format!("DROP TABLE {quoted}"))
+                .execute(db.pool())
+                .await
+            {
+                Ok(_) => dropped.push(table),
+                Err(e) => {
+                    last_error = Some(e);
+                    failed.push(table);
+                }
+            }
+        }
+        if failed.len() == before {
+            return Err(last_error.map(DbError::Sql).unwrap_or_else(|| {
+                DbError::Sql(sqlx::Error::Protocol("tables could not be dropped".into()))
+            }));
+        }
+        left = failed;
+    }
+    Ok(dropped)
 }

@@ -9,11 +9,14 @@
 //!   tree for the admin web;
 //! - `GET /api/hello`: a native route with the same answer as the `hello`
 //!   plugin, the ceiling that `cargo xtask bench` compares plugins with;
+//! - `/api/admin/…`: plugin operations for operators (bearer token), see
+//!   [`admin`]; `GET /api/openapi.json` describes the API;
 //! - everything else: static files from `public/` (the admin web shell).
 //!
 //! This layer adapts requests to the runtime and back; it holds no plugin
 //! logic of its own.
 
+pub mod admin;
 mod api;
 pub mod error;
 mod health;
@@ -92,9 +95,35 @@ impl AppState {
     }
 }
 
+/// Largest package the admin API accepts (the package reader's own limit).
+const PACKAGE_LIMIT: usize = 128 * 1024 * 1024;
+
 /// The host's router.
 pub fn app(state: AppState) -> Router {
     let body_limit = state.config().server.body_limit_bytes;
+    let admin = Router::new()
+        .route("/plugins", get(admin::list).post(admin::install))
+        .route("/plugins/{name}", axum::routing::delete(admin::remove))
+        .route(
+            "/plugins/{name}/upgrade",
+            axum::routing::post(admin::upgrade),
+        )
+        .route(
+            "/plugins/{name}/rollback",
+            axum::routing::post(admin::rollback),
+        )
+        .route("/plugins/{name}/enable", axum::routing::post(admin::enable))
+        .route(
+            "/plugins/{name}/disable",
+            axum::routing::post(admin::disable),
+        )
+        .route("/journal", get(admin::journal))
+        // Packages are larger than ordinary request bodies.
+        .layer(DefaultBodyLimit::max(PACKAGE_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admin::require_token,
+        ));
     let public = ServeDir::new(&state.config().public_dir).append_index_html_on_directories(true);
     Router::new()
         .route("/healthz", get(health::healthz))
@@ -102,6 +131,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/plugins", get(api::plugins))
         .route("/api/menus", get(api::menus))
         .route("/api/hello", get(api::hello))
+        .route("/api/openapi.json", get(admin::openapi))
+        .nest("/api/admin", admin)
         .fallback_service(public)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {

@@ -21,6 +21,14 @@ use crate::registry::LoadedPlugin;
 use crate::runtime::{CallError, PluginIdentity, RuntimeError, World};
 use crate::startup::Host;
 
+pub mod dropin;
+pub mod fault;
+pub mod journal;
+mod pipeline;
+
+pub use journal::{InstallJournal, Operation, Step};
+pub use pipeline::*;
+
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
     #[error("{path}: {source}")]
@@ -76,6 +84,65 @@ pub enum InstallError {
     HookCrashed { plugin: String, source: CallError },
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error("package refused: {0}")]
+    Package(plinth_package::archive::PackageError),
+    #[error("{plugin} is not installed; {hint}")]
+    NotInstalled { plugin: String, hint: String },
+    #[error(
+        "{plugin} {version} is already installed; use `plinth plugin upgrade` with a newer version"
+    )]
+    AlreadyInstalled { plugin: String, version: String },
+    #[error("{plugin} {version} is already installed")]
+    SameVersion { plugin: String, version: String },
+    #[error(
+        "{plugin} {offered} is older than the installed {installed}; versions only move up \
+         (use `plinth plugin rollback {plugin}` to go back to the previous version)"
+    )]
+    Downgrade {
+        plugin: String,
+        installed: String,
+        offered: String,
+    },
+    #[error(
+        "{plugin} needs {dependency} {range}, but {reason}; install or enable {dependency} first"
+    )]
+    Dependency {
+        plugin: String,
+        dependency: String,
+        range: String,
+        reason: String,
+    },
+    #[error(
+        "{plugin} wants the route /p/{route}/, which {owner} already serves; set route_prefix in its manifest"
+    )]
+    RouteTaken {
+        plugin: String,
+        route: String,
+        owner: String,
+    },
+    #[error(
+        "{plugin}'s table prefix \"{prefix}\" overlaps {owner}'s \"{owner_prefix}\", so one could reach \
+         the other's tables; set capabilities.table_prefix to a prefix that neither starts nor is started by it"
+    )]
+    PrefixOverlap {
+        plugin: String,
+        prefix: String,
+        owner: String,
+        owner_prefix: String,
+    },
+    #[error("{plugin} {version} has no previous version to roll back to")]
+    NoPrevious { plugin: String, version: String },
+    #[error("{plugin} is already {state}")]
+    AlreadyInState { plugin: String, state: String },
+    #[error("{plugin} is needed by {}: disable or remove those first", dependents.join(", "))]
+    Dependents {
+        plugin: String,
+        dependents: Vec<String>,
+    },
+    #[error("updating config.json: {0}")]
+    Config(String),
+    #[error("inconsistent install state: {0}")]
+    Corrupt(String),
 }
 
 impl From<sqlx::Error> for InstallError {
@@ -125,11 +192,9 @@ impl PluginDir {
 
 /// Checks that this host can run `manifest`.
 pub fn check_host_api(manifest: &Manifest) -> Result<(), InstallError> {
-    let have = semver::Version::parse(crate::HOST_API_VERSION).map_err(|e| {
-        InstallError::Io {
-            path: "HOST_API_VERSION".into(),
-            source: std::io::Error::other(e),
-        }
+    let have = semver::Version::parse(crate::HOST_API_VERSION).map_err(|e| InstallError::Io {
+        path: "HOST_API_VERSION".into(),
+        source: std::io::Error::other(e),
     })?;
     if manifest.kind == PackageKind::Plugin && !manifest.host_api_allows(&have) {
         return Err(InstallError::HostApi {
@@ -191,15 +256,18 @@ pub async fn migrate_and_record(
     host: &Host,
     dir: &PluginDir,
     loaded: &LoadedPlugin,
+    mut journal: Option<&mut InstallJournal>,
 ) -> Result<InstalledPlugin, InstallError> {
     let manifest = &dir.manifest;
     let name = manifest.name.clone();
     let version = manifest.version.to_string();
     let previous = store::installed_plugin(&host.db, &name).await?;
-    let migrations = migrate::plugin_migrations(&dir.path.join("sql"), host.db.dialect())
-        .map_err(|source| InstallError::Migrate {
-            plugin: name.clone(),
-            source,
+    let migrations =
+        migrate::plugin_migrations(&dir.path.join("sql"), host.db.dialect()).map_err(|source| {
+            InstallError::Migrate {
+                plugin: name.clone(),
+                source,
+            }
         })?;
     let scope_name = plugin_scope(&name);
     let from_version = previous.as_ref().map(|p| p.version.clone());
@@ -208,13 +276,22 @@ pub async fn migrate_and_record(
     if !host.db.dialect().transactional_ddl() {
         // MySQL: DDL commits as it runs; each file is recorded right after it.
         let mut conn = host.db.pool().acquire().await.map_err(DbError::from)?;
-        apply_plugin_migrations(&mut conn, &host.db, &name, &scope_name, manifest, &migrations).await?;
+        apply_plugin_migrations(
+            &mut conn,
+            &host.db,
+            &name,
+            &scope_name,
+            manifest,
+            &migrations,
+        )
+        .await?;
     }
     // A pool-owned ('static) transaction, because the install hook's store
     // holds it while the guest runs.
     let mut tx = host.db.pool().begin().await?;
     if host.db.dialect().transactional_ddl() {
-        apply_plugin_migrations(&mut tx, &host.db, &name, &scope_name, manifest, &migrations).await?;
+        apply_plugin_migrations(&mut tx, &host.db, &name, &scope_name, manifest, &migrations)
+            .await?;
     }
     let now = now_ms();
     let record = InstalledPlugin {
@@ -236,7 +313,8 @@ pub async fn migrate_and_record(
     };
     store::upsert_plugin(&mut tx, &record).await?;
 
-    if version_changed && let crate::runtime::LoadedComponent::Plinth(component) = &loaded.component {
+    if version_changed && let crate::runtime::LoadedComponent::Plinth(component) = &loaded.component
+    {
         let (outcome, tx) = component
             .install(tx, from_version.as_deref(), &version)
             .await;
@@ -255,7 +333,13 @@ pub async fn migrate_and_record(
             }),
         };
         match (failure, tx) {
-            (None, Some(tx)) => tx.commit().await?,
+            (None, Some(mut tx)) => {
+                if let Some(journal) = journal.as_deref_mut() {
+                    journal.step_on(&mut tx, Step::Committed, None).await?;
+                }
+                tx.commit().await?;
+                fault::after_step(Step::Committed);
+            }
             (None, None) => {
                 return Err(InstallError::HookCrashed {
                     plugin: name,
@@ -274,7 +358,11 @@ pub async fn migrate_and_record(
         }
         return Ok(record);
     }
+    if let Some(journal) = journal {
+        journal.step_on(&mut tx, Step::Committed, None).await?;
+    }
     tx.commit().await?;
+    fault::after_step(Step::Committed);
     Ok(record)
 }
 
@@ -304,7 +392,11 @@ async fn apply_plugin_migrations(
             source,
         })?;
         for statement in statements {
-            sqlx::raw_sql(&statement.sql)
+            // One checked statement at a time, unprepared-cached: `raw_sql`
+            // would do, but its future is not `Send` for every lifetime, and
+            // installs run inside spawned tasks (drop-in, agent).
+            sqlx::query(&statement.sql)
+                .persistent(false)
                 .execute(&mut *conn)
                 .await
                 .map_err(|e| InstallError::MigrationFailed {

@@ -252,7 +252,10 @@ impl plinth::plugin::kv::Host for PluginState {
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), String> {
         if key.is_empty() || key.len() > KV_MAX_KEY {
-            return Err(format!("kv keys are 1 to {KV_MAX_KEY} bytes (got {})", key.len()));
+            return Err(format!(
+                "kv keys are 1 to {KV_MAX_KEY} bytes (got {})",
+                key.len()
+            ));
         }
         if value.len() > KV_MAX_VALUE {
             return Err(format!(

@@ -48,15 +48,9 @@ pub type InstallTx = sqlx::Transaction<'static, Any>;
 
 enum Call<'a> {
     Handle(&'a WitRequest),
-    Install {
-        from: Option<&'a str>,
-        to: &'a str,
-    },
+    Install { from: Option<&'a str>, to: &'a str },
     RunTask(&'a str),
-    OnEvent {
-        topic: &'a str,
-        payload: &'a str,
-    },
+    OnEvent { topic: &'a str, payload: &'a str },
 }
 
 enum CallOutput {
@@ -111,7 +105,12 @@ impl PlinthComponent {
     pub async fn handle(&self, request: &WitRequest) -> Result<WitResponse, CallError> {
         let request_id: Arc<str> = Arc::from(request.request_id.as_str());
         let (result, _) = self
-            .call(Call::Handle(request), Some(request_id), self.call_timeout, None)
+            .call(
+                Call::Handle(request),
+                Some(request_id),
+                self.call_timeout,
+                None,
+            )
             .await;
         match result? {
             CallOutput::Response(response) => Ok(response),
@@ -129,7 +128,12 @@ impl PlinthComponent {
         to: &str,
     ) -> (Result<HookOutcome, CallError>, Option<InstallTx>) {
         let (result, tx) = self
-            .call(Call::Install { from, to }, None, self.task_timeout, Some(tx))
+            .call(
+                Call::Install { from, to },
+                None,
+                self.task_timeout,
+                Some(tx),
+            )
             .await;
         (result.and_then(|o| self.hook(o)), tx)
     }
@@ -143,7 +147,12 @@ impl PlinthComponent {
     /// Delivers an event the manifest subscribes to.
     pub async fn on_event(&self, topic: &str, payload: &str) -> Result<HookOutcome, CallError> {
         let (result, _) = self
-            .call(Call::OnEvent { topic, payload }, None, self.call_timeout, None)
+            .call(
+                Call::OnEvent { topic, payload },
+                None,
+                self.call_timeout,
+                None,
+            )
             .await;
         result.and_then(|o| self.hook(o))
     }
@@ -171,12 +180,19 @@ impl PlinthComponent {
     ) -> (Result<CallOutput, CallError>, Option<InstallTx>) {
         // The semaphore is never closed, so acquire only fails if it were.
         let Ok(_permit) = self.permits.acquire().await else {
-            return (Err(self.bad_response("plugin is shutting down")), install_tx);
+            return (
+                Err(self.bad_response("plugin is shutting down")),
+                install_tx,
+            );
         };
         // Install hooks always get a fresh instance: the transaction must not
         // leak into a pooled store, and an upgrade's hook must not see state
         // from requests.
-        let warm = if install_tx.is_none() { self.checkout() } else { None };
+        let warm = if install_tx.is_none() {
+            self.checkout()
+        } else {
+            None
+        };
         let mut warm = match warm {
             Some(w) => w,
             None => match self.instantiate(budget).await {
@@ -291,14 +307,12 @@ impl PlinthComponent {
         });
         store.data_mut().call.max_ticks = ticks_for(budget);
         store.set_epoch_deadline(1);
-        let plugin = self
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| match self.classify(e, budget) {
+        let plugin = self.pre.instantiate_async(&mut store).await.map_err(|e| {
+            match self.classify(e, budget) {
                 CallError::Trap { plugin, message } => CallError::Instantiate { plugin, message },
                 other => other,
-            })?;
+            }
+        })?;
         Ok(WarmInstance {
             store,
             plugin,

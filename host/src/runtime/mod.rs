@@ -160,7 +160,9 @@ pub struct Runtime {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime").field("settings", &self.settings).finish()
+        f.debug_struct("Runtime")
+            .field("settings", &self.settings)
+            .finish()
     }
 }
 

@@ -118,15 +118,15 @@ impl HttpComponent {
         request: http::Request<Bytes>,
     ) -> Result<http::Response<HyperOutgoingBody>, CallError> {
         let plugin = self.identity.name.clone();
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| CallError::Instantiate {
-                plugin: plugin.clone(),
-                message: "shutting down".into(),
-            })?;
+        let permit =
+            self.permits
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| CallError::Instantiate {
+                    plugin: plugin.clone(),
+                    message: "shutting down".into(),
+                })?;
         let limits = StoreLimitsBuilder::new()
             .memory_size(self.memory_limit_bytes)
             .trap_on_grow_failure(true)
@@ -157,8 +157,9 @@ impl HttpComponent {
         store.set_epoch_deadline(1);
 
         let (parts, body) = request.into_parts();
-        let body = Full::new(body)
-            .map_err(|never: std::convert::Infallible| -> wasmtime_wasi_http::Error { match never {} });
+        let body = Full::new(body).map_err(
+            |never: std::convert::Infallible| -> wasmtime_wasi_http::Error { match never {} },
+        );
         let request = http::Request::from_parts(parts, body);
         let internal = |e: wasmtime::Error| CallError::Instantiate {
             plugin: plugin.clone(),

@@ -42,7 +42,11 @@ impl Scheduler {
             let mut seen = HashSet::new();
             for plugin in host.registry.all() {
                 for task in &plugin.manifest.tasks {
-                    let key = (plugin.name().to_owned(), plugin.version(), task.name.clone());
+                    let key = (
+                        plugin.name().to_owned(),
+                        plugin.version(),
+                        task.name.clone(),
+                    );
                     seen.insert(key.clone());
                     let Ok(schedule) = cron::Schedule::from_str(&task.cron) else {
                         continue;

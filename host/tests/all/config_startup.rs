@@ -77,7 +77,9 @@ async fn healthz_is_ok_when_up_and_503_when_the_database_is_gone() {
         // Without a PostgreSQL server, check the healthy half on SQLite.
         let db = TestDb::create(DbKind::Sqlite).await.expect("sqlite");
         let data = tempfile::tempdir().expect("temp dir");
-        let host = TestHost::start(test_config(&db, data.path(), &[])).await.expect("starts");
+        let host = TestHost::start(test_config(&db, data.path(), &[]))
+            .await
+            .expect("starts");
         assert_eq!(host.get("/healthz").await.status(), 200);
         return;
     };
@@ -106,12 +108,18 @@ async fn healthz_is_503_while_starting() {
     let data = tempfile::tempdir().expect("temp dir");
     let config = test_config(&db, data.path(), &[]);
     let state = plinth_host::http::AppState::starting(std::sync::Arc::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let server = tokio::spawn(axum::serve(listener, plinth_host::http::app(state)).into_future());
-    let response = reqwest::get(format!("http://{addr}/healthz")).await.expect("answered");
+    let response = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .expect("answered");
     assert_eq!(response.status(), 503);
-    let plugin = reqwest::get(format!("http://{addr}/p/hello/")).await.expect("answered");
+    let plugin = reqwest::get(format!("http://{addr}/p/hello/"))
+        .await
+        .expect("answered");
     assert_eq!(plugin.status(), 503);
     server.abort();
 }

@@ -33,14 +33,22 @@ async fn goods_crud_works_on_every_dialect() {
         .await;
         assert_eq!(created.status(), 201, "{kind}");
         assert_eq!(
-            created.headers().get("x-plugin-version").and_then(|v| v.to_str().ok()),
+            created
+                .headers()
+                .get("x-plugin-version")
+                .and_then(|v| v.to_str().ok()),
             Some("1.0.0")
         );
         let item: Value = created.json().await.expect("json");
         let id = item["id"].as_i64().expect("id");
         assert_eq!(item["name"], tricky);
 
-        let duplicate = post(&host, "/p/goods/api/items", json!({"sku": "A-1", "name": "x"})).await;
+        let duplicate = post(
+            &host,
+            "/p/goods/api/items",
+            json!({"sku": "A-1", "name": "x"}),
+        )
+        .await;
         assert_eq!(duplicate.status(), 409, "{kind}: duplicate sku");
         let bad = host
             .client
@@ -51,9 +59,19 @@ async fn goods_crud_works_on_every_dialect() {
             .expect("answered");
         assert_eq!(bad.status(), 400, "{kind}: bad json");
 
-        let list: Value = host.get("/p/goods/api/items").await.json().await.expect("json");
+        let list: Value = host
+            .get("/p/goods/api/items")
+            .await
+            .json()
+            .await
+            .expect("json");
         assert_eq!(list.as_array().map(Vec::len), Some(1), "{kind}: {list}");
-        let found: Value = host.get("/p/goods/api/items?q=A-").await.json().await.expect("json");
+        let found: Value = host
+            .get("/p/goods/api/items?q=A-")
+            .await
+            .json()
+            .await
+            .expect("json");
         assert_eq!(found.as_array().map(Vec::len), Some(1), "{kind}: search");
 
         let update = host
@@ -65,9 +83,19 @@ async fn goods_crud_works_on_every_dialect() {
             .expect("answered");
         assert_eq!(update.status(), 200, "{kind}: update");
 
-        let too_many = post(&host, &format!("/p/goods/api/items/{id}/stock"), json!({"delta": -4})).await;
+        let too_many = post(
+            &host,
+            &format!("/p/goods/api/items/{id}/stock"),
+            json!({"delta": -4}),
+        )
+        .await;
         assert_eq!(too_many.status(), 409, "{kind}: stock cannot go negative");
-        let take = post(&host, &format!("/p/goods/api/items/{id}/stock"), json!({"delta": -2})).await;
+        let take = post(
+            &host,
+            &format!("/p/goods/api/items/{id}/stock"),
+            json!({"delta": -2}),
+        )
+        .await;
         assert_eq!(take.status(), 200, "{kind}");
         let item: Value = host
             .get(&format!("/p/goods/api/items/{id}"))
@@ -96,7 +124,10 @@ async fn goods_crud_works_on_every_dialect() {
             .await
             .expect("answered");
         assert!(delete.status().is_success(), "{kind}: delete");
-        assert_eq!(host.get(&format!("/p/goods/api/items/{id}")).await.status(), 404);
+        assert_eq!(
+            host.get(&format!("/p/goods/api/items/{id}")).await.status(),
+            404
+        );
 
         // The manifest's menu reaches the admin web.
         let menus: Value = host.get("/api/menus").await.json().await.expect("json");
@@ -117,12 +148,22 @@ async fn goods_rows_survive_a_restart_on_sqlite() {
     let config = test_config(&db, data.path(), &[("goods", "1.0.0")]);
 
     let host = TestHost::start(config.clone()).await.expect("host starts");
-    let created = post(&host, "/p/goods/api/items", json!({"sku": "KEEP-1", "name": "Kept"})).await;
+    let created = post(
+        &host,
+        "/p/goods/api/items",
+        json!({"sku": "KEEP-1", "name": "Kept"}),
+    )
+    .await;
     assert_eq!(created.status(), 201);
     host.stop().await;
 
     let host = TestHost::start(config).await.expect("host restarts");
-    let list: Value = host.get("/p/goods/api/items").await.json().await.expect("json");
+    let list: Value = host
+        .get("/p/goods/api/items")
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(list[0]["sku"], "KEEP-1", "{list}");
     host.stop().await;
 }

@@ -17,7 +17,9 @@ async fn an_edited_applied_host_sql_file_stops_start_up() {
 
         let host = TestHost::start(config.clone()).await.expect("first start");
         host.stop().await;
-        let again = TestHost::start(config.clone()).await.expect("second start applies nothing");
+        let again = TestHost::start(config.clone())
+            .await
+            .expect("second start applies nothing");
         again.stop().await;
 
         let dialect = match db.kind {
@@ -38,7 +40,11 @@ async fn an_edited_applied_host_sql_file_stops_start_up() {
             Ok(_) => panic!("{}: start-up must refuse an edited migration", db.kind),
             Err(e) => e,
         };
-        assert!(matches!(error, StartupError::Schema(_)), "{}: {error}", db.kind);
+        assert!(
+            matches!(error, StartupError::Schema(_)),
+            "{}: {error}",
+            db.kind
+        );
         let message = error.to_string();
         assert!(
             message.contains("0001_create.sql") && message.contains("edited"),

@@ -4,8 +4,14 @@
 mod support;
 
 mod config_startup;
+mod crash_recovery;
+mod dropin;
 mod goods_api;
 mod host_schema;
+mod hostile_packages;
+mod hot_swap;
+mod package_lifecycle;
 mod plugin_isolation;
 mod plugin_sql_scope;
+mod tasks_events_kv;
 mod wasi_http_component;

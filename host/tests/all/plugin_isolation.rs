@@ -8,7 +8,9 @@ use serde_json::Value;
 
 use crate::support::{DbKind, TestDb, TestHost, test_config};
 
-async fn probe_host(tweak: impl FnOnce(&mut plinth_host::config::Config)) -> (TestHost, TestDb, tempfile::TempDir) {
+async fn probe_host(
+    tweak: impl FnOnce(&mut plinth_host::config::Config),
+) -> (TestHost, TestDb, tempfile::TempDir) {
     let db = TestDb::create(DbKind::Sqlite).await.expect("sqlite");
     let data = tempfile::tempdir().expect("temp dir");
     let mut config = test_config(&db, data.path(), &[("hello", "0.1.0"), ("probe", "0.1.0")]);
@@ -98,7 +100,10 @@ async fn a_plugin_panic_becomes_a_500_with_the_request_id() {
     assert_eq!(body["error"]["code"], "plugin_failed");
     assert_eq!(body["error"]["request_id"], "trace-me-42");
     let message = body["error"]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("probe"), "message names the plugin: {message}");
+    assert!(
+        message.contains("probe"),
+        "message names the plugin: {message}"
+    );
     assert!(!message.contains("wasm"), "no internals leak: {message}");
 
     assert_eq!(host.get("/p/probe/ok").await.status(), 200);

@@ -37,7 +37,11 @@ async fn sql_outside_the_plugin_prefix_is_refused_on_every_dialect() {
             "SELECT 1; DELETE FROM probe_notes",
         ] {
             let (status, body) = run_sql(&host, stmt).await;
-            assert_eq!(status, 403, "{}: {stmt} must be refused, got {body}", db.kind);
+            assert_eq!(
+                status, 403,
+                "{}: {stmt} must be refused, got {body}",
+                db.kind
+            );
             let message = body["error"].as_str().unwrap_or_default();
             assert!(!message.is_empty(), "{}: refusal explains itself", db.kind);
         }

@@ -77,11 +77,8 @@ impl TestDb {
             });
         }
         let admin = admin_url(kind);
-        let connect = tokio::time::timeout(
-            Duration::from_secs(5),
-            sqlx::AnyPool::connect(&admin),
-        )
-        .await;
+        let connect =
+            tokio::time::timeout(Duration::from_secs(5), sqlx::AnyPool::connect(&admin)).await;
         let pool = match connect {
             Ok(Ok(pool)) => pool,
             Ok(Err(e)) => return unreachable_server(kind, &admin, &e.to_string()),
@@ -124,7 +121,10 @@ impl Drop for TestDb {
         // Drop runs outside any async context we can block on, so use a
         // small runtime on a thread of its own.
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             rt.block_on(async move {
@@ -190,8 +190,8 @@ pub fn copy_dir(from: &Path, to: &Path) {
 /// A config for a test: defaults, the given database, a data dir, and the
 /// repo's host schema.
 pub fn test_config(db: &TestDb, data_dir: &Path, plugins: &[(&str, &str)]) -> Config {
-    let mut config =
-        Config::from_json_str("{}", data_dir, Vec::<(String, String)>::new()).expect("default config");
+    let mut config = Config::from_json_str("{}", data_dir, Vec::<(String, String)>::new())
+        .expect("default config");
     config.data_dir = data_dir.to_owned();
     config.public_dir = repo_root().join("public");
     config.database.url = db.url.clone();
@@ -242,7 +242,7 @@ impl TestHost {
                 stage_plugin(&config.data_dir, &entry.name, &entry.version.to_string());
             }
         }
-        let (host, background) = startup::start(config).await?;
+        let (host, background) = startup::start(config, None).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
@@ -293,4 +293,107 @@ impl Drop for TestHost {
             background.stop();
         }
     }
+}
+
+/// The packed example package `<name>-<version>.zip` from `target/plugins/`.
+pub fn package(name_version: &str) -> Vec<u8> {
+    let path = built_plugins().join(format!("{name_version}.zip"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A package made from a built one: `version` replaced and `extra` files
+/// (relative path, contents) added. Used for versions that exist only to be
+/// refused or to fail.
+pub fn derived_package(base: &str, version: &str, extra: &[(&str, &str)]) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    copy_dir(&built_plugins().join(base), dir.path());
+    let manifest_path = dir.path().join("plugin.toml");
+    let manifest = std::fs::read_to_string(&manifest_path).expect("manifest");
+    let manifest: String = manifest
+        .lines()
+        .map(|line| {
+            if line.starts_with("version = ") {
+                format!("version = \"{version}\"")
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&manifest_path, manifest).expect("write manifest");
+    for (path, contents) in extra {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, contents).expect("write extra file");
+    }
+    plinth_package::pack_dir(dir.path()).expect("pack")
+}
+
+/// The admin API of a test host.
+pub struct Admin<'a> {
+    host: &'a TestHost,
+}
+
+impl TestHost {
+    pub fn admin(&self) -> Admin<'_> {
+        Admin { host: self }
+    }
+}
+
+impl Admin<'_> {
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.host
+            .client
+            .request(method, self.host.url(&format!("/api/admin{path}")))
+            .bearer_auth(&self.host.host.config.admin.token)
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
+        let response = request.send().await.expect("admin API answered");
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// Installs (mode `install`, `upgrade` or `auto`) a package.
+    pub async fn install(&self, bytes: Vec<u8>, mode: &str) -> (u16, serde_json::Value) {
+        self.send(
+            self.request(reqwest::Method::POST, &format!("/plugins?mode={mode}"))
+                .header("content-type", "application/zip")
+                .body(bytes),
+        )
+        .await
+    }
+
+    pub async fn post(&self, path: &str) -> (u16, serde_json::Value) {
+        self.send(self.request(reqwest::Method::POST, path)).await
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        self.send(self.request(reqwest::Method::GET, path)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, serde_json::Value) {
+        self.send(self.request(reqwest::Method::DELETE, path)).await
+    }
+
+    /// The error message of a refusal.
+    pub fn message(body: &serde_json::Value) -> String {
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+/// The `x-plugin-version` header of `GET path`.
+pub async fn served_version(host: &TestHost, path: &str) -> Option<String> {
+    let response = host.get(path).await;
+    response
+        .headers()
+        .get("x-plugin-version")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }

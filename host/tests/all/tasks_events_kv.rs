@@ -1,0 +1,148 @@
+//! What a plugin gets besides requests: scheduled tasks with their outcome
+//! recorded, events delivered to subscribers, its own settings and a
+//! persistent key-value store.
+
+use std::time::{Duration, Instant};
+
+use plinth_host::db::store;
+use serde_json::json;
+
+use crate::support::{DbKind, TestDb, TestHost, test_config};
+
+async fn runs_of(host: &TestHost, plugin: &str, want: usize) -> Vec<store::TaskRun> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let runs = store::task_runs(&host.host.db, plugin, 50)
+            .await
+            .expect("task runs");
+        if runs.len() >= want || Instant::now() > deadline {
+            return runs;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn run_task(host: &TestHost, plugin: &str, task: &str) -> bool {
+    let loaded = host.host.registry.by_name(plugin).expect("plugin serving");
+    let spec = loaded
+        .manifest
+        .tasks
+        .iter()
+        .find(|t| t.name == task)
+        .expect("task declared");
+    host.host.scheduler.spawn_run(
+        &host.host,
+        loaded.component.clone(),
+        (plugin.to_owned(), loaded.version(), task.to_owned()),
+        Duration::from_secs(u64::from(spec.timeout_secs)),
+    )
+}
+
+#[tokio::test]
+async fn task_outcomes_are_recorded_and_a_runaway_task_is_stopped() {
+    let db = TestDb::create(DbKind::Sqlite).await.expect("sqlite");
+    let data = tempfile::tempdir().expect("temp dir");
+    let host = TestHost::start(test_config(&db, data.path(), &[("probe", "0.1.0")]))
+        .await
+        .expect("host starts");
+
+    let started = Instant::now();
+    assert!(run_task(&host, "probe", "ok"));
+    assert!(run_task(&host, "probe", "fail"));
+    assert!(run_task(&host, "probe", "spin"));
+    // The same task is not started twice while it runs.
+    assert!(!run_task(&host, "probe", "spin"));
+
+    let runs = runs_of(&host, "probe", 3).await;
+    assert_eq!(runs.len(), 3, "{runs:?}");
+    let outcome = |task: &str| {
+        runs.iter()
+            .find(|r| r.task == task)
+            .map(|r| (r.outcome.clone(), r.message.clone().unwrap_or_default()))
+            .unwrap_or_default()
+    };
+    assert_eq!(outcome("ok").0, "ok");
+    assert_eq!(outcome("fail").0, "error");
+    assert!(outcome("fail").1.contains("failed as asked"));
+    assert_eq!(outcome("spin").0, "crashed");
+    assert!(
+        outcome("spin").1.contains("CPU budget"),
+        "{}",
+        outcome("spin").1
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the 2 s task budget held: {:?}",
+        started.elapsed()
+    );
+    // Requests are still served after a task was stopped.
+    assert_eq!(host.get("/p/probe/ok").await.status(), 200);
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn a_published_event_reaches_its_subscriber() {
+    let db = TestDb::create(DbKind::Sqlite).await.expect("sqlite");
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut config = test_config(&db, data.path(), &[("goods", "1.0.0"), ("probe", "0.1.0")]);
+    config.plugins[0]
+        .settings
+        .insert("low_stock_threshold".into(), "5".into());
+    let host = TestHost::start(config).await.expect("host starts");
+
+    let created = host
+        .client
+        .post(host.url("/p/goods/api/items"))
+        .json(&json!({"sku": "LOW-1", "name": "Nearly gone", "stock": 1}))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(created.status(), 201);
+
+    assert!(run_task(&host, "goods", "low-stock-report"));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let body = loop {
+        let response = host.get("/p/probe/last-event?topic=goods.stock-low").await;
+        if response.status() == 200 {
+            break response.text().await.expect("body");
+        }
+        assert!(Instant::now() < deadline, "the event never arrived");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(body.contains("LOW-1"), "the payload names the item: {body}");
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn settings_and_kv_are_the_plugins_own() {
+    let db = TestDb::create(DbKind::Sqlite).await.expect("sqlite");
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut config = test_config(&db, data.path(), &[("probe", "0.1.0")]);
+    config.plugins[0]
+        .settings
+        .insert("colour".into(), "teal".into());
+    let host = TestHost::start(config.clone()).await.expect("host starts");
+
+    let setting = host.get("/p/probe/setting?key=colour").await;
+    assert_eq!(setting.status(), 200);
+    assert_eq!(setting.text().await.expect("body"), "teal");
+    assert_eq!(host.get("/p/probe/setting?key=missing").await.status(), 404);
+
+    let kv = host.get("/p/probe/kv?value=kept").await;
+    assert_eq!(kv.text().await.expect("body"), "kept");
+    host.stop().await;
+
+    // The value is in the host database, under the plugin's name only.
+    let host = TestHost::start(config).await.expect("host restarts");
+    let stored = store::kv_get(&host.host.db, "probe", "probe")
+        .await
+        .expect("kv");
+    assert_eq!(stored.as_deref(), Some(&b"kept"[..]));
+    assert_eq!(
+        store::kv_get(&host.host.db, "goods", "probe")
+            .await
+            .expect("kv"),
+        None
+    );
+    host.stop().await;
+}

@@ -77,6 +77,7 @@ pub fn run(args: &[String]) -> Result<()> {
         "data_dir": work.join("data"),
         "public_dir": root.join("public"),
         "server": { "bind": addr.to_string() },
+        "admin": { "token": ADMIN_TOKEN },
         "database": {
             "url": format!("sqlite://{}", work.join("data").join("plinth.db").display()),
             "schema_dir": root.join("common-sql"),
@@ -109,6 +110,7 @@ pub fn run(args: &[String]) -> Result<()> {
             "/p/http-hello/",
         )?,
     ];
+    let installs = install_timings(addr, &plugins.join("hello-0.1.0"), &work)?;
     drop(host);
 
     let wasmtime_version = match find_wasmtime() {
@@ -144,7 +146,7 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     let _ = std::fs::remove_dir_all(&work);
 
-    let report = render(&loads, wasmtime_version.as_deref());
+    let report = render(&loads, wasmtime_version.as_deref(), &installs);
     let path = root.join("docs").join("BENCHMARKS.md");
     let existing = std::fs::read_to_string(&path).unwrap_or_default();
     std::fs::write(&path, merge_report(&existing, &report))?;
@@ -310,7 +312,126 @@ fn machine() -> String {
 const BEGIN: &str = "<!-- BEGIN routes (cargo xtask bench) -->";
 const END: &str = "<!-- END routes -->";
 
-fn render(loads: &[Load], wasmtime: Option<&str>) -> String {
+/// Install-to-first-request times, in milliseconds.
+#[derive(Debug, Clone)]
+struct InstallTimings {
+    package_bytes: usize,
+    cold_ms: Vec<f64>,
+    warm_ms: Vec<f64>,
+}
+
+/// The admin token the bench host is configured with.
+const ADMIN_TOKEN: &str = "bench-admin-token";
+
+/// Times `POST /api/admin/plugins` of a ~1 MiB package until its route
+/// first answers 200. Cold: the component's bytes are new to the compile
+/// cache (a unique custom section is appended each time). Warm: the same
+/// package again after removing it, so the compiled code is cached.
+fn install_timings(addr: SocketAddr, hello_dir: &Path, work: &Path) -> Result<InstallTimings> {
+    let wasm = std::fs::read(hello_dir.join("plugin.wasm"))?;
+    let manifest = std::fs::read_to_string(hello_dir.join("plugin.toml"))?
+        .replace("name = \"hello\"", "name = \"bench-hello\"");
+    let make = |salt: u32| -> Result<Vec<u8>> {
+        let dir = work.join(format!("bench-pkg-{salt}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("public"))?;
+        std::fs::write(dir.join("plugin.toml"), &manifest)?;
+        std::fs::write(dir.join("plugin.wasm"), with_custom_section(&wasm, salt))?;
+        // Incompressible padding brings the package to about 1 MiB.
+        let pad: Vec<u8> = (0..256 * 1024u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(salt) >> 13) as u8)
+            .collect();
+        std::fs::write(dir.join("public").join("pad.bin"), pad)?;
+        plinth_package::pack_dir(&dir).map_err(|e| anyhow::anyhow!("packing: {e}"))
+    };
+    let mut timings = InstallTimings {
+        package_bytes: 0,
+        cold_ms: Vec::new(),
+        warm_ms: Vec::new(),
+    };
+    for salt in 1..=3 {
+        let package = make(salt)?;
+        timings.package_bytes = package.len();
+        timings.cold_ms.push(install_and_wait(addr, &package)?);
+        admin(addr, "DELETE", "/api/admin/plugins/bench-hello", &[])?;
+    }
+    let package = make(1)?;
+    for _ in 0..5 {
+        timings.warm_ms.push(install_and_wait(addr, &package)?);
+        admin(addr, "DELETE", "/api/admin/plugins/bench-hello", &[])?;
+    }
+    println!(
+        "install to first request, {} KiB package: cold {:?} ms, warm {:?} ms",
+        timings.package_bytes / 1024,
+        timings.cold_ms,
+        timings.warm_ms
+    );
+    Ok(timings)
+}
+
+fn install_and_wait(addr: SocketAddr, package: &[u8]) -> Result<f64> {
+    let started = Instant::now();
+    let status = admin(addr, "POST", "/api/admin/plugins", package)?;
+    if status != 201 {
+        bail!("installing the bench package answered {status}");
+    }
+    while status_of(addr, "/p/bench-hello/") != Some(200) {
+        if started.elapsed() > Duration::from_secs(60) {
+            bail!("the installed plugin never answered");
+        }
+    }
+    Ok(started.elapsed().as_secs_f64() * 1000.0)
+}
+
+/// One admin API call over a plain HTTP/1.1 connection; returns the status.
+fn admin(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> Result<u16> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(120)))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\
+         Content-Type: application/zip\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    stream.write_all(body)?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    response
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no HTTP status in: {response}"))
+}
+
+/// Appends a custom section (`plinth-bench` = `salt`) to a component: the
+/// code is unchanged, but its hash, and so its compile cache key, differ.
+fn with_custom_section(wasm: &[u8], salt: u32) -> Vec<u8> {
+    let name = b"plinth-bench";
+    let mut payload = vec![name.len() as u8];
+    payload.extend_from_slice(name);
+    payload.extend_from_slice(&salt.to_le_bytes());
+    let mut out = wasm.to_vec();
+    out.push(0);
+    let mut size = payload.len();
+    loop {
+        let byte = (size & 0x7f) as u8;
+        size >>= 7;
+        if size == 0 {
+            out.push(byte);
+            break;
+        }
+        out.push(byte | 0x80);
+    }
+    out.extend_from_slice(&payload);
+    out
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
+}
+
+fn render(loads: &[Load], wasmtime: Option<&str>, installs: &InstallTimings) -> String {
     let native = loads.first().map_or(1.0, |l| l.requests_per_sec);
     let hello = loads.get(1).map_or(0.0, |l| l.requests_per_sec);
     let mut out = String::new();
@@ -339,6 +460,29 @@ fn render(loads: &[Load], wasmtime: Option<&str>) -> String {
     if let Some(version) = wasmtime {
         out.push_str(&format!("\n`wasmtime serve`: {version}.\n"));
     }
+    out.push_str(&format!(
+        "\n## Install to first served request\n\n\
+         `POST /api/admin/plugins` of a {} KiB package (the hello component plus \
+         incompressible padding), then `GET` its route until it answers 200, on the same host.\n\n\
+         | cache | runs (ms) | median |\n|---|---|---:|\n\
+         | cold (component new to the compile cache) | {} | {:.0} ms |\n\
+         | warm (compiled code cached) | {} | {:.0} ms |\n",
+        installs.package_bytes / 1024,
+        installs
+            .cold_ms
+            .iter()
+            .map(|v| format!("{v:.0}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        median(&installs.cold_ms),
+        installs
+            .warm_ms
+            .iter()
+            .map(|v| format!("{v:.0}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        median(&installs.warm_ms),
+    ));
     out.push('\n');
     out.push_str(END);
     out

@@ -46,7 +46,11 @@ pub fn run(args: &[String]) -> Result<()> {
     // follow it too; normally it is unset and this is <workspace>/target.
     let target_dir = target_dir(&root);
     let release = target_dir.join(TARGET).join("release");
-    let out = target_dir.join("plugins");
+    let final_out = target_dir.join("plugins");
+    // Laid out in a staging directory and swapped in at the end, so a test
+    // reading target/plugins/ (or a second build-plugins running at the
+    // same time) never sees a half-written tree.
+    let out = target_dir.join(format!("plugins.staging-{}", std::process::id()));
 
     ensure_target()?;
 
@@ -115,6 +119,11 @@ pub fn run(args: &[String]) -> Result<()> {
         acme_manifest.display()
     );
     let goods_wasm = fs::read(out.join("goods.wasm"))?;
+    // Guards against a concurrent build swapping goods.wasm between ours.
+    ensure!(
+        goods_wasm != goods_1_1,
+        "goods 1.0.0 and 1.1.0 built identical; was another build running?"
+    );
     let dir = out.join(format!("goods-acme-{}", acme.version));
     write_package(&dir, &acme_text, &goods_wasm, &[goods.join("sql")])?;
     written.push(dir);
@@ -122,6 +131,9 @@ pub fn run(args: &[String]) -> Result<()> {
     for dir in &written {
         pack(dir)?;
     }
+
+    publish(&out, &final_out)?;
+    let out = final_out;
 
     println!("\nplugins in {}:", out.display());
     let mut entries: Vec<_> = fs::read_dir(&out)?.collect::<Result<_, _>>()?;
@@ -147,13 +159,28 @@ pub fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The package directory's hook for archiving: the lead's zip packing (via
-/// `plinth-package`) goes here. `dir` is a complete package directory
-/// (`plugin.toml`, `plugin.wasm`, `sql/<dialect>/*.sql`); today it stays a
-/// directory, which the host also installs from.
-fn pack(dir: &Path) -> Result<()> {
-    let _ = dir;
+/// Replaces `dest` with the finished `staged` tree: the old tree is renamed
+/// aside first so `dest` is missing only between two renames.
+fn publish(staged: &Path, dest: &Path) -> Result<()> {
+    let old = dest.with_file_name(format!("plugins.old-{}", std::process::id()));
+    if dest.exists() {
+        fs::rename(dest, &old).with_context(|| format!("moving {} aside", dest.display()))?;
+    }
+    fs::rename(staged, dest).with_context(|| format!("moving {} into place", staged.display()))?;
+    if old.exists() {
+        fs::remove_dir_all(&old).with_context(|| format!("removing {}", old.display()))?;
+    }
     Ok(())
+}
+
+/// Zips a package directory into `<dir>.zip` beside it, with the same
+/// packer `plinth plugin pack` uses.
+fn pack(dir: &Path) -> Result<()> {
+    let bytes = plinth_package::pack_dir(dir)
+        .map_err(|e| anyhow::anyhow!("packing {}: {e}", dir.display()))?;
+    // Not `with_extension`: `goods-1.0.0` would lose its ".0".
+    let zip = PathBuf::from(format!("{}.zip", dir.display()));
+    write(&zip, &bytes)
 }
 
 /// Adds the wasm32-wasip2 target through rustup when it is missing.

@@ -79,7 +79,12 @@ enum PluginVerb {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    // `plinth plugin …` prints one line of outcome; its logs stay quiet
+    // unless RUST_LOG asks for them.
+    init_tracing(match cli.command {
+        Command::Serve { .. } => "info",
+        Command::Plugin { .. } => "off",
+    });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -129,9 +134,9 @@ async fn plugin(config_path: PathBuf, verb: PluginVerb) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_tracing() {
+fn init_tracing(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -11,6 +11,7 @@ mod host_schema;
 mod hostile_packages;
 mod hot_swap;
 mod package_lifecycle;
+mod plugin_cli;
 mod plugin_isolation;
 mod plugin_sql_scope;
 mod tasks_events_kv;

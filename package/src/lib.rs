@@ -1,5 +1,5 @@
-//! Plinth packages: the plugin manifest, package archives and, later,
-//! signed deployment manifests. Shared by the host, the vendor tooling and
+//! Plinth packages: the plugin manifest, package archives and signed
+//! deployment manifests. Shared by the host, the vendor tooling and
 //! `xtask`; everything here is pure apart from the archive functions,
 //! which read or write only the directories callers pass in.
 //!
@@ -16,11 +16,22 @@
 //!   extracts it, leaving nothing behind on failure; [`read_manifest`]
 //!   checks it without extracting; [`pack_dir`] builds it
 //!   deterministically from a package directory.
+//! * [`deployment`]: the signed deployment manifest the vendor server pushes
+//!   to customers' hosts (the exact package versions to run). A
+//!   [`VendorKey`] signs its canonical JSON with ed25519;
+//!   [`SignedDeployment::verify`] checks the signature against the pinned
+//!   [`VendorPublicKey`] before parsing, then the customer, validity window
+//!   and packages. Replay protection is the host's, with state it keeps.
 
 pub mod archive;
+pub mod deployment;
 pub mod manifest;
 
 pub use archive::{Limits, PackageError, Unpacked, pack_dir, read_manifest, sha256_hex, unpack};
+pub use deployment::{
+    DeploymentError, DeploymentManifest, DeploymentPackage, Expectations, SignedDeployment,
+    VendorKey, VendorPublicKey,
+};
 pub use manifest::{
     Capabilities, Events, Manifest, ManifestError, Menu, PackageKind, Permission, PluginWorld, Task,
 };

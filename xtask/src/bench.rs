@@ -337,9 +337,16 @@ fn install_timings(addr: SocketAddr, hello_dir: &Path, work: &Path) -> Result<In
         std::fs::create_dir_all(dir.join("public"))?;
         std::fs::write(dir.join("plugin.toml"), &manifest)?;
         std::fs::write(dir.join("plugin.wasm"), with_custom_section(&wasm, salt))?;
-        // Incompressible padding brings the package to about 1 MiB.
-        let pad: Vec<u8> = (0..256 * 1024u32)
-            .map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(salt) >> 13) as u8)
+        // Incompressible padding (xorshift noise) brings the package to
+        // about 1 MiB.
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64 ^ u64::from(salt);
+        let pad: Vec<u8> = (0..256 * 1024)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 24) as u8
+            })
             .collect();
         std::fs::write(dir.join("public").join("pad.bin"), pad)?;
         plinth_package::pack_dir(&dir).map_err(|e| anyhow::anyhow!("packing: {e}"))

@@ -141,6 +141,6 @@ pub fn app(state: AppState) -> Router {
                 "the host failed while handling this request; the details are logged under its request id",
             ))
         }))
-        .layer(axum::middleware::from_fn(request_id::middleware))
+        .layer(request_id::RequestIdLayer)
         .with_state(state)
 }

@@ -129,17 +129,18 @@ fn call_error(error: CallError, request_id: &RequestId) -> ApiError {
 
 /// Hop-by-hop headers a plugin may not set; the host owns the connection.
 fn is_hop_by_hop(name: &str) -> bool {
-    matches!(
-        name,
-        "connection"
-            | "keep-alive"
-            | "transfer-encoding"
-            | "upgrade"
-            | "proxy-connection"
-            | "te"
-            | "trailer"
-            | "content-length"
-    )
+    [
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "content-length",
+    ]
+    .iter()
+    .any(|h| h.eq_ignore_ascii_case(name))
 }
 
 fn into_response(plugin: &str, answer: WitResponse) -> Response {
@@ -158,12 +159,12 @@ fn into_response(plugin: &str, answer: WitResponse) -> Response {
     *response.status_mut() = status;
     let headers = response.headers_mut();
     for header in answer.headers {
-        let name = header.name.to_ascii_lowercase();
-        if is_hop_by_hop(&name) {
+        if is_hop_by_hop(&header.name) {
             continue;
         }
+        // `from_bytes` lower-cases as it parses.
         match (
-            HeaderName::from_bytes(name.as_bytes()),
+            HeaderName::from_bytes(header.name.as_bytes()),
             HeaderValue::from_str(&header.value),
         ) {
             (Ok(name), Ok(value)) => {

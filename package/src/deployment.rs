@@ -36,6 +36,8 @@ use semver::Version;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::manifest::name_problem;
+
 /// Largest manifest text [`SignedDeployment::verify`] looks at, in bytes.
 pub const MAX_MANIFEST_BYTES: usize = 1024 * 1024;
 
@@ -453,31 +455,6 @@ fn check_packages(packages: &[DeploymentPackage]) -> Result<(), DeploymentError>
         }
     }
     Ok(())
-}
-
-/// The package name syntax of `plugin.toml` (`crate::manifest`):
-/// `^[a-z][a-z0-9-]{1,39}$`, no trailing `-`, no `--`.
-fn name_problem(value: &str) -> Option<&'static str> {
-    let bytes = value.as_bytes();
-    if !(2..=40).contains(&bytes.len()) {
-        return Some("must be 2 to 40 characters long");
-    }
-    if !bytes[0].is_ascii_lowercase() {
-        return Some("must start with a lowercase letter a-z");
-    }
-    if !bytes
-        .iter()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-    {
-        return Some("may only contain lowercase letters a-z, digits 0-9 and '-'");
-    }
-    if value.ends_with('-') {
-        return Some("must not end with '-'");
-    }
-    if value.contains("--") {
-        return Some("must not contain \"--\"");
-    }
-    None
 }
 
 /// A download path on the vendor server: starts with a single `/` (so it

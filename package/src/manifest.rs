@@ -329,8 +329,9 @@ fn missing_field(message: &str) -> Option<String> {
 // Validation
 // ---------------------------------------------------------------------------
 
-/// `^[a-z][a-z0-9-]{1,39}$`, no trailing `-`, no `--`.
-fn name_problem(value: &str) -> Option<&'static str> {
+/// `^[a-z][a-z0-9-]{1,39}$`, no trailing `-`, no `--`. Also the rule for
+/// package names in deployment manifests.
+pub(crate) fn name_problem(value: &str) -> Option<&'static str> {
     let bytes = value.as_bytes();
     if !(2..=40).contains(&bytes.len()) {
         return Some("must be 2 to 40 characters long");

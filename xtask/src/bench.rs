@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::build_plugins;
-use crate::util::{cargo, target_dir, workspace_root};
+use crate::util::{cargo, copy_dir, target_dir, workspace_root};
 
 const DURATION: &str = "10s";
 const CONNECTIONS: &str = "32";
@@ -507,20 +507,6 @@ fn merge_report(existing: &str, report: &str) -> String {
         _ if existing.trim().is_empty() => format!("# Benchmarks\n\n{report}\n"),
         _ => format!("{}\n\n{report}\n", existing.trim_end()),
     }
-}
-
-fn copy_dir(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), &target)?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

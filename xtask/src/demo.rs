@@ -7,12 +7,12 @@
 //! overrides (`PLINTH__SERVER__BIND`, `PLINTH__DATABASE__URL`,
 //! `PLINTH__DATA_DIR`) reach the host unchanged.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 
 use crate::build_plugins;
-use crate::util::{cargo, target_dir, workspace_root};
+use crate::util::{cargo, copy_dir, target_dir, workspace_root};
 
 pub fn run(args: &[String]) -> Result<()> {
     if let Some(arg) = args.first() {
@@ -96,21 +96,6 @@ pub fn run(args: &[String]) -> Result<()> {
         .with_context(|| format!("running {}", plinth.display()))?;
     if !status.success() {
         bail!("plinth exited with {status}");
-    }
-    Ok(())
-}
-
-fn copy_dir(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
-    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), &target)
-                .with_context(|| format!("copying to {}", target.display()))?;
-        }
     }
     Ok(())
 }

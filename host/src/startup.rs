@@ -82,6 +82,17 @@ impl Background {
 }
 
 impl Host {
+    /// The operator's settings for plugin `name` from config.json (empty
+    /// when it has none).
+    pub fn plugin_settings(&self, name: &str) -> std::collections::BTreeMap<String, String> {
+        self.config
+            .plugins
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.settings.clone())
+            .unwrap_or_default()
+    }
+
     /// What host imports of a plugin instance need.
     pub fn services(&self) -> HostServices {
         HostServices {
@@ -217,14 +228,7 @@ async fn serve(
     dir: &PluginDir,
     journal: Option<&mut install::InstallJournal>,
 ) -> Result<(), InstallError> {
-    let settings = host
-        .config
-        .plugins
-        .iter()
-        .find(|p| p.name == dir.manifest.name)
-        .map(|p| p.settings.clone())
-        .unwrap_or_default();
-    let loaded = install::load(host, dir, settings)?;
+    let loaded = install::load(host, dir, host.plugin_settings(&dir.manifest.name))?;
     install::migrate_and_record(host, dir, &loaded, journal).await?;
     tracing::info!(plugin = %dir.manifest.name, version = %dir.manifest.version, route = %format!("/p/{}/", dir.manifest.route_prefix), "plugin serving");
     host.registry.put(loaded);

@@ -9,7 +9,6 @@
 //! is undone on failure (or on restart after a crash), everything after it
 //! is completed.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use plinth_package::archive::{self, Limits};
@@ -167,7 +166,7 @@ async fn run_install(
         return install_static(host, manifest, journal, staging, target).await;
     }
 
-    let settings = settings_of(host, &manifest.name);
+    let settings = host.plugin_settings(&manifest.name);
     let staged = PluginDir {
         path: staging.to_owned(),
         manifest: manifest.clone(),
@@ -360,15 +359,6 @@ async fn dependents(host: &Host, name: &str) -> Result<Vec<String>, InstallError
         .collect())
 }
 
-fn settings_of(host: &Host, name: &str) -> BTreeMap<String, String> {
-    host.config
-        .plugins
-        .iter()
-        .find(|p| p.name == name)
-        .map(|p| p.settings.clone())
-        .unwrap_or_default()
-}
-
 pub fn plugin_version_dir(host: &Host, name: &str, version: &str) -> PathBuf {
     crate::startup::plugin_dir(&host.config, name, version)
 }
@@ -472,7 +462,7 @@ pub async fn rollback(host: &Host, name: &str) -> Result<OperationReport, Instal
     journal.step(&host.db, Step::Started, None).await?;
     let result = async {
         let loaded = if current.state == "enabled" && dir.manifest.kind == PackageKind::Plugin {
-            Some(load(host, &dir, settings_of(host, name))?)
+            Some(load(host, &dir, host.plugin_settings(name))?)
         } else {
             None
         };
@@ -537,7 +527,7 @@ pub async fn set_enabled(
     let result = async {
         let dir = PluginDir::open(&plugin_version_dir(host, name, &current.version))?;
         let loaded = if enabled && dir.manifest.kind == PackageKind::Plugin {
-            Some(load(host, &dir, settings_of(host, name))?)
+            Some(load(host, &dir, host.plugin_settings(name))?)
         } else {
             None
         };
@@ -659,7 +649,7 @@ pub async fn sync_config(host: &Host) -> Result<(), InstallError> {
                 name: p.name.clone(),
                 version: Version::parse(&p.version).ok()?,
                 enabled: p.state == "enabled",
-                settings: settings_of(host, &p.name),
+                settings: host.plugin_settings(&p.name),
             })
         })
         .collect();

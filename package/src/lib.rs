@@ -22,10 +22,14 @@
 //!   [`SignedDeployment::verify`] checks the signature against the pinned
 //!   [`VendorPublicKey`] before parsing, then the customer, validity window
 //!   and packages. Replay protection is the host's, with state it keeps.
+//! * [`protocol`]: the JSON messages agent and vendor server exchange on
+//!   the upgrade websocket (`hello`, `welcome`, `offer`, `status`, `ack`,
+//!   `cancel`, `error`) and the paths both sides agree on.
 
 pub mod archive;
 pub mod deployment;
 pub mod manifest;
+pub mod protocol;
 
 pub use archive::{Limits, PackageError, Unpacked, pack_dir, read_manifest, sha256_hex, unpack};
 pub use deployment::{

@@ -228,14 +228,44 @@ impl fmt::Debug for AdminConfig {
 }
 
 /// `vendor`: the upgrade agent's connection to the vendor server.
-#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct VendorConfig {
-    /// `ws://` or `wss://` URL of the vendor server; empty turns the agent off.
+    /// `ws://` or `wss://` URL of the vendor server's agent endpoint
+    /// (e.g. `wss://vendor.example.com/api/agent`); empty turns the agent
+    /// off. Package downloads go to the same host over `http(s)://`.
     pub endpoint: String,
+    /// The customer account this host belongs to. Offers signed for any
+    /// other customer are refused, whatever the server says.
+    pub customer: String,
     pub customer_token: String,
     /// The vendor's ed25519 public key, 64 hex characters (or empty).
     pub public_key: String,
+    /// First reconnect delay after a lost connection, milliseconds; it
+    /// doubles per failed attempt up to `reconnect_max_ms`, with jitter.
+    pub reconnect_initial_ms: u64,
+    pub reconnect_max_ms: u64,
+    /// Consecutive failed connection attempts before the agent gives up
+    /// (until restarted through the admin API or a host restart).
+    pub reconnect_attempts: u32,
+    /// Attempts per package download; each retry resumes where the last
+    /// one broke off.
+    pub download_attempts: u32,
+}
+
+impl Default for VendorConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: String::new(),
+            customer: String::new(),
+            customer_token: String::new(),
+            public_key: String::new(),
+            reconnect_initial_ms: 500,
+            reconnect_max_ms: 30_000,
+            reconnect_attempts: 100,
+            download_attempts: 5,
+        }
+    }
 }
 
 impl VendorConfig {
@@ -243,14 +273,43 @@ impl VendorConfig {
     pub fn is_enabled(&self) -> bool {
         !self.endpoint.is_empty()
     }
+
+    /// The host part of `endpoint` (without port or brackets), if any.
+    pub fn endpoint_host(&self) -> Option<&str> {
+        let rest = self
+            .endpoint
+            .strip_prefix("wss://")
+            .or_else(|| self.endpoint.strip_prefix("ws://"))?;
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let host_port = authority.rsplit('@').next().unwrap_or("");
+        let host = if let Some(v6) = host_port.strip_prefix('[') {
+            v6.split(']').next().unwrap_or("")
+        } else {
+            host_port.split(':').next().unwrap_or("")
+        };
+        (!host.is_empty()).then_some(host)
+    }
+}
+
+/// Whether `host` names this machine: `localhost`, 127.0.0.0/8 or `::1`.
+pub fn is_loopback_host(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 impl fmt::Debug for VendorConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VendorConfig")
             .field("endpoint", &self.endpoint)
+            .field("customer", &self.customer)
             .field("customer_token", &redacted(&self.customer_token))
             .field("public_key", &self.public_key)
+            .field("reconnect_initial_ms", &self.reconnect_initial_ms)
+            .field("reconnect_max_ms", &self.reconnect_max_ms)
+            .field("reconnect_attempts", &self.reconnect_attempts)
+            .field("download_attempts", &self.download_attempts)
             .finish()
     }
 }
@@ -669,6 +728,51 @@ impl Config {
                 "vendor.public_key",
                 "is empty but vendor.endpoint is set; the vendor agent must verify the vendor's signatures: set it to the vendor's ed25519 public key (64 hex characters) or clear vendor.endpoint",
             ));
+        }
+        if vendor.is_enabled() {
+            if self.mode != Mode::Dev
+                && vendor.endpoint.starts_with("ws://")
+                && !vendor.endpoint_host().is_some_and(is_loopback_host)
+            {
+                return Err(Problem::invalid(
+                    "vendor.endpoint",
+                    format!(
+                        "{:?} is plain ws:// to another machine, which only dev mode allows: use wss:// so the customer token and packages travel encrypted",
+                        vendor.endpoint
+                    ),
+                ));
+            }
+            if vendor.customer.trim().is_empty() {
+                return Err(Problem::invalid(
+                    "vendor.customer",
+                    "is empty but vendor.endpoint is set: give the customer account name the vendor issued your token for",
+                ));
+            }
+            if vendor.customer_token.is_empty() {
+                return Err(Problem::invalid(
+                    "vendor.customer_token",
+                    "is empty but vendor.endpoint is set: give the token the vendor printed for your customer account",
+                ));
+            }
+            if vendor.reconnect_initial_ms < 10
+                || vendor.reconnect_max_ms < vendor.reconnect_initial_ms
+            {
+                return Err(Problem::invalid(
+                    "vendor.reconnect_max_ms",
+                    format!(
+                        "reconnect delays {}..{} ms are not a range: give reconnect_initial_ms >= 10 and reconnect_max_ms >= reconnect_initial_ms",
+                        vendor.reconnect_initial_ms, vendor.reconnect_max_ms
+                    ),
+                ));
+            }
+            for (key, value) in [
+                ("vendor.reconnect_attempts", vendor.reconnect_attempts),
+                ("vendor.download_attempts", vendor.download_attempts),
+            ] {
+                if value < 1 {
+                    return Err(Problem::invalid(key, "must be at least 1"));
+                }
+            }
         }
         Ok(())
     }
@@ -1429,6 +1533,7 @@ mod tests {
   },
   "vendor": {
     "endpoint": "wss://vendor.example.com/agent",
+    "customer": "acme",
     "customer_token": "cust-4f9a8b7c6d5e4f3a",
     "public_key": "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
   },
@@ -1783,7 +1888,7 @@ mod tests {
         // The vendor token is checked only when the agent is on.
         let vendor = format!(
             r#"{{ "mode": "production", "admin": {{ "token": "Zq8vN3kLp0sXw7Rt" }},
-                 "vendor": {{ "endpoint": "wss://v.example.com", "customer_token": "changeme", "public_key": "{KEY}" }} }}"#
+                 "vendor": {{ "endpoint": "wss://v.example.com", "customer": "acme", "customer_token": "changeme", "public_key": "{KEY}" }} }}"#
         );
         let e = parse(&vendor).unwrap_err();
         assert!(
@@ -1842,12 +1947,33 @@ mod tests {
         assert!(text.contains("has no valid host"), "{text}");
         let text = err(r#"{ "vendor": { "public_key": "abc" } }"#);
         assert!(text.contains("vendor.public_key: must be the vendor's ed25519 public key as 64 hex characters (got 3"), "{text}");
+        let text = err(&format!(
+            r#"{{ "vendor": {{ "endpoint": "ws://127.0.0.1:9000/agent", "public_key": "{KEY}" }} }}"#
+        ));
+        assert!(text.contains("vendor.customer: is empty"), "{text}");
         let config = parse(&format!(
-            r#"{{ "vendor": {{ "endpoint": "ws://127.0.0.1:9000/agent", "public_key": "{}" }} }}"#,
+            r#"{{ "vendor": {{ "endpoint": "ws://127.0.0.1:9000/agent", "customer": "acme",
+                 "customer_token": "t", "public_key": "{}" }} }}"#,
             KEY.to_ascii_uppercase()
         ))
         .unwrap();
         assert!(config.vendor.is_enabled());
+        assert_eq!(config.vendor.endpoint_host(), Some("127.0.0.1"));
+
+        // Plain ws:// leaves the machine only in dev mode.
+        let remote = |mode: &str, endpoint: &str| {
+            format!(
+                r#"{{ "mode": "{mode}", "admin": {{ "token": "Zq8vN3kLp0sXw7Rt" }},
+                   "vendor": {{ "endpoint": "{endpoint}", "customer": "acme",
+                   "customer_token": "Vq8vN3kLp0sXw7Rt4", "public_key": "{KEY}" }} }}"#
+            )
+        };
+        let text = err(&remote("production", "ws://vendor.example.com/api/agent"));
+        assert!(text.contains("vendor.endpoint: \"ws://vendor.example.com/api/agent\" is plain ws:// to another machine"), "{text}");
+        parse(&remote("dev", "ws://vendor.example.com/api/agent")).unwrap();
+        parse(&remote("production", "ws://[::1]:7400/api/agent")).unwrap();
+        parse(&remote("production", "ws://localhost:7400/api/agent")).unwrap();
+        parse(&remote("production", "wss://vendor.example.com/api/agent")).unwrap();
     }
 
     #[test]

@@ -19,7 +19,11 @@
 //!   its OpenAPI document, static files.
 //! - [`scheduler`]: runs the tasks plugins declare.
 //! - [`events`]: the bus between plugins.
+//! - [`agent`]: the upgrade agent: the websocket to the vendor server,
+//!   verification of signed deployments, resumable downloads, install
+//!   through the pipeline and status reports.
 
+pub mod agent;
 pub mod config;
 pub mod db;
 pub mod events;

@@ -8,6 +8,7 @@
 //! 4. migrate the host schema;
 //! 5. restore the installed, enabled plugins;
 //! 6. start the event dispatcher and the scheduler;
+//! 7. start the upgrade agent when `vendor.endpoint` is set;
 //!
 //! then the caller serves and shuts down on SIGINT/SIGTERM. Seeding an admin
 //! account joins between 4 and 5 once users and roles exist.
@@ -20,6 +21,7 @@ use tokio::task::JoinHandle;
 
 use plinth_package::manifest::PackageKind;
 
+use crate::agent::AgentState;
 use crate::config::{Config, PluginEntry};
 use crate::db::migrate::{self, MigrateError, MigrationReport};
 use crate::db::store;
@@ -38,6 +40,8 @@ pub enum StartupError {
     Schema(#[from] MigrateError),
     #[error("starting the plugin runtime: {0}")]
     Runtime(#[from] RuntimeError),
+    #[error("starting the upgrade agent: {0}")]
+    Agent(String),
     #[error("settling interrupted plugin operations: {0}")]
     Recover(InstallError),
     #[error(
@@ -65,6 +69,8 @@ pub struct Host {
     pub registry: PluginRegistry,
     pub events: EventBus,
     pub scheduler: Scheduler,
+    /// The upgrade agent's state (disabled when no vendor is configured).
+    pub agent: AgentState,
 }
 
 /// Background tasks started with the host; aborted on shutdown.
@@ -134,7 +140,6 @@ pub async fn assemble(
     })?);
     let (events, event_rx) = EventBus::new();
     let host = Host {
-        config,
         config_path,
         operations: Arc::new(tokio::sync::Mutex::new(())),
         db,
@@ -142,6 +147,8 @@ pub async fn assemble(
         registry: PluginRegistry::new(),
         events,
         scheduler: Scheduler::new(),
+        agent: AgentState::new(&config.vendor),
+        config,
     };
     Ok((host, EventReceiver(event_rx)))
 }
@@ -168,12 +175,15 @@ pub async fn start(
         .await
         .map_err(StartupError::Recover)?;
 
-    // 6. Background work.
-    let tasks = vec![
+    // 6. Background work, then 7. the upgrade agent.
+    let mut tasks = vec![
         tokio::spawn(events::dispatch(event_rx.0, host.registry.clone())),
         tokio::spawn(host.scheduler.clone().run(host.clone())),
         tokio::spawn(crate::install::dropin::watch(host.clone())),
     ];
+    if host.config.vendor.is_enabled() {
+        tasks.extend(crate::agent::spawn(host.clone()).map_err(StartupError::Agent)?);
+    }
     Ok((host, Background { tasks }))
 }
 

@@ -11,6 +11,7 @@
 //! narrower set of column types (integers, floats, text, blobs, booleans),
 //! which is why host tables keep times as epoch milliseconds.
 
+pub mod agent_ledger;
 pub mod migrate;
 pub mod plugin_sql;
 pub mod scope;

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, AppState};
+use crate::agent::AgentSnapshot;
 use crate::db::store;
 use crate::install::{self, InstallError, InstallMode, OperationReport};
 
@@ -207,6 +208,28 @@ pub async fn journal(
         .await
         .map_err(|e| internal(&e.to_string()))?;
     Ok(Json(rows))
+}
+
+/// The upgrade agent: connected or not, the last offer and each package's
+/// progress.
+pub async fn agent(State(state): State<AppState>) -> Result<Json<AgentSnapshot>, ApiError> {
+    Ok(Json(state.host()?.agent.snapshot()))
+}
+
+/// Ends the agent's back-off wait, or restarts a stopped agent.
+pub async fn agent_reconnect(
+    State(state): State<AppState>,
+) -> Result<Json<AgentSnapshot>, ApiError> {
+    let host = state.host()?;
+    if !host.config.vendor.is_enabled() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "agent_disabled",
+            "the upgrade agent is off: set vendor.endpoint in config.json and restart",
+        ));
+    }
+    host.agent.reconnect_now();
+    Ok(Json(host.agent.snapshot()))
 }
 
 fn internal(detail: &str) -> ApiError {

@@ -118,6 +118,11 @@ pub fn app(state: AppState) -> Router {
             axum::routing::post(admin::disable),
         )
         .route("/journal", get(admin::journal))
+        .route("/agent", get(admin::agent))
+        .route(
+            "/agent/reconnect",
+            axum::routing::post(admin::agent_reconnect),
+        )
         // Packages are larger than ordinary request bodies.
         .layer(DefaultBodyLimit::max(PACKAGE_LIMIT))
         .layer(axum::middleware::from_fn_with_state(

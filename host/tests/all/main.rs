@@ -2,7 +2,10 @@
 //! test binary so wasmtime is linked once.
 
 mod support;
+mod vendor_process;
+mod vendor_standin;
 
+mod agent_verification;
 mod config_startup;
 mod crash_recovery;
 mod dropin;
@@ -15,4 +18,5 @@ mod plugin_cli;
 mod plugin_isolation;
 mod plugin_sql_scope;
 mod tasks_events_kv;
+mod upgrade_agent;
 mod wasi_http_component;

@@ -397,3 +397,45 @@ pub async fn served_version(host: &TestHost, path: &str) -> Option<String> {
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
 }
+
+/// A config whose upgrade agent talks to `endpoint` as `customer`, with
+/// short reconnect delays so tests stay quick.
+pub fn agent_config(
+    db: &TestDb,
+    data_dir: &Path,
+    endpoint: &str,
+    customer: &str,
+    token: &str,
+    public_key: &str,
+) -> Config {
+    let mut config = test_config(db, data_dir, &[]);
+    config.vendor = plinth_host::config::VendorConfig {
+        endpoint: endpoint.to_owned(),
+        customer: customer.to_owned(),
+        customer_token: token.to_owned(),
+        public_key: public_key.to_owned(),
+        reconnect_initial_ms: 50,
+        reconnect_max_ms: 400,
+        ..Default::default()
+    };
+    config
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, for at most `limit`.
+pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

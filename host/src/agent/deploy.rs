@@ -1,0 +1,480 @@
+//! The worker that applies offers, one at a time, in the order received.
+//!
+//! Before a byte is downloaded an offer must pass, in order: the signature
+//! against the pinned vendor key (before the manifest is even parsed), the
+//! customer, the validity window (an expired offer, frozen or replayed
+//! later, is refused), the id the offer claims, replay (a deployment already
+//! acted on is not applied again, and one issued before the newest acted-on
+//! deployment is refused) and downgrade (every version only moves up). Then
+//! each package, in the manifest's dependency order: download, check size
+//! and sha256, check the archive names the same plugin and version, install
+//! through the pipeline. When one fails, the packages this deployment
+//! already changed are rolled back (an upgrade to its previous version, a
+//! fresh install removed with its data kept), so the host never runs half
+//! a deployment.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use plinth_package::protocol::{PackageState, StatusReport};
+use plinth_package::{DeploymentManifest, DeploymentPackage, Expectations, Limits};
+use semver::Version;
+use tokio::sync::mpsc;
+
+use super::download::{self, DownloadError, DownloadRequest};
+use super::{AgentSettings, IncomingOffer};
+use crate::db::agent_ledger::{self, outcome};
+use crate::db::{DbError, now_ms};
+use crate::install::{self, InstallMode};
+use crate::startup::Host;
+
+/// How often download progress is reported.
+const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+
+pub(super) async fn run(
+    host: Host,
+    settings: Arc<AgentSettings>,
+    mut offers: mpsc::Receiver<IncomingOffer>,
+) {
+    let client = match reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+    {
+        Ok(client) => client,
+        Err(e) => {
+            tracing::error!(error = %e, "upgrade agent: cannot build its HTTP client; offers will not be applied");
+            return;
+        }
+    };
+    while let Some(offer) = offers.recv().await {
+        let id = offer.deployment_id.clone();
+        if let Err(e) = apply_offer(&host, &settings, &client, offer).await {
+            tracing::error!(deployment_id = %id, error = %e, "upgrade agent: the database failed while applying an offer; the vendor will offer it again on reconnect");
+        }
+    }
+}
+
+/// Numbers and queues the status reports of one deployment.
+struct Reporter<'a> {
+    host: &'a Host,
+    deployment_id: &'a str,
+}
+
+impl Reporter<'_> {
+    async fn report(
+        &self,
+        package: Option<(&str, &Version)>,
+        state: PackageState,
+    ) -> Result<(), DbError> {
+        let seq = agent_ledger::next_seq(&self.host.db, self.deployment_id).await?;
+        let report = StatusReport {
+            seq,
+            deployment_id: self.deployment_id.to_owned(),
+            package: package.map(|(name, _)| name.to_owned()),
+            version: package.map(|(_, version)| version.clone()),
+            state,
+            at_ms: now_ms(),
+        };
+        self.host
+            .agent
+            .package_progress(self.deployment_id, &report);
+        self.host.agent.outbox().push(report);
+        Ok(())
+    }
+
+    async fn package(
+        &self,
+        package: &DeploymentPackage,
+        state: PackageState,
+    ) -> Result<(), DbError> {
+        self.report(Some((&package.name, &package.version)), state)
+            .await
+    }
+
+    /// The deployment's final outcome, in the ledger, the view and a report.
+    async fn finish(&self, state: PackageState) -> Result<(), DbError> {
+        let (outcome, reason) = match &state {
+            PackageState::Success => (outcome::SUCCESS, None),
+            PackageState::Failure { reason } | PackageState::RolledBack { reason } => {
+                (outcome::FAILURE, Some(reason.as_str()))
+            }
+            _ => (outcome::APPLYING, None),
+        };
+        agent_ledger::record_outcome(&self.host.db, self.deployment_id, outcome, reason).await?;
+        self.report(None, state).await
+    }
+
+    /// Refuses the whole offer before anything was downloaded.
+    async fn refuse(&self, reason: String) -> Result<(), DbError> {
+        tracing::warn!(deployment_id = %self.deployment_id, %reason, "upgrade agent: offer refused");
+        agent_ledger::record_outcome(
+            &self.host.db,
+            self.deployment_id,
+            outcome::REFUSED,
+            Some(&reason),
+        )
+        .await?;
+        self.report(None, PackageState::Failure { reason }).await?;
+        self.host.agent.update(|s| {
+            if let Some(offer) = s.last_offer.as_mut()
+                && offer.deployment_id == self.deployment_id
+            {
+                offer.outcome = outcome::REFUSED.to_owned();
+            }
+        });
+        Ok(())
+    }
+}
+
+async fn apply_offer(
+    host: &Host,
+    settings: &AgentSettings,
+    client: &reqwest::Client,
+    offer: IncomingOffer,
+) -> Result<(), DbError> {
+    let id = offer.deployment_id.as_str();
+    if id.is_empty() || id.len() > 128 || id.chars().any(char::is_control) {
+        tracing::warn!(deployment_id = %id, "upgrade agent: ignoring an offer whose id is empty, too long or not printable");
+        return Ok(());
+    }
+    agent_ledger::record_received(&host.db, id).await?;
+    let reporter = Reporter {
+        host,
+        deployment_id: id,
+    };
+
+    // Acted on before: report what became of it rather than applying it
+    // again. An interrupted one (`applying`) is simply resumed below.
+    if let Some(entry) = agent_ledger::entry(&host.db, id).await?
+        && entry.acted_on()
+        && entry.outcome != outcome::APPLYING
+    {
+        tracing::info!(deployment_id = %id, outcome = %entry.outcome, "upgrade agent: offer already applied; reporting its outcome again");
+        let state = match entry.outcome.as_str() {
+            outcome::SUCCESS => PackageState::Success,
+            _ => PackageState::Failure {
+                reason: entry
+                    .reason
+                    .unwrap_or_else(|| format!("already applied with outcome {}", entry.outcome)),
+            },
+        };
+        host.agent.update(|s| {
+            if let Some(offer) = s.last_offer.as_mut()
+                && offer.deployment_id == id
+            {
+                offer.outcome = entry.outcome.clone();
+            }
+        });
+        return reporter.report(None, state).await;
+    }
+
+    let manifest = match check_offer(host, settings, &offer).await? {
+        Ok(manifest) => manifest,
+        Err(reason) => return reporter.refuse(reason).await,
+    };
+    agent_ledger::record_verified(
+        &host.db,
+        id,
+        &manifest.customer,
+        manifest.issued_at,
+        manifest.expires_at,
+    )
+    .await?;
+    host.agent.update(|s| {
+        if let Some(view) = s.last_offer.as_mut()
+            && view.deployment_id == id
+        {
+            view.issued_at = Some(manifest.issued_at);
+            view.expires_at = Some(manifest.expires_at);
+            view.outcome = outcome::APPLYING.to_owned();
+            view.packages = super::progress_rows(&manifest.packages);
+        }
+    });
+    tracing::info!(deployment_id = %id, packages = manifest.packages.len(), "upgrade agent: applying deployment");
+    apply_packages(host, settings, client, &reporter, &manifest).await
+}
+
+/// Every check before download. `Ok(Err(reason))` refuses the offer.
+async fn check_offer(
+    host: &Host,
+    settings: &AgentSettings,
+    offer: &IncomingOffer,
+) -> Result<Result<DeploymentManifest, String>, DbError> {
+    let now = now_ms() / 1000;
+    let expect = Expectations {
+        customer: &settings.customer,
+        now,
+        max_clock_skew_secs: plinth_package::deployment::DEFAULT_MAX_CLOCK_SKEW_SECS,
+    };
+    let manifest = match offer.deployment.verify(&settings.public_key, &expect) {
+        Ok(manifest) => manifest,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    if manifest.deployment_id != offer.deployment_id {
+        return Ok(Err(format!(
+            "the offer calls itself {:?} but its signed manifest is {:?}; ask the vendor to push again",
+            offer.deployment_id, manifest.deployment_id
+        )));
+    }
+    if let Some(newest) = agent_ledger::newest_acted_on(&host.db).await?
+        && newest.deployment_id != manifest.deployment_id
+        && newest.issued_at > manifest.issued_at
+    {
+        return Ok(Err(format!(
+            "replayed or out-of-date deployment: it was issued at {} but deployment {} issued at {} was already applied; ask the vendor to push a current deployment",
+            manifest.issued_at, newest.deployment_id, newest.issued_at
+        )));
+    }
+    let installed = super::installed_versions(host).await?;
+    for package in &manifest.packages {
+        if let Some(current) = installed.get(&package.name)
+            && *current > package.version
+        {
+            return Ok(Err(format!(
+                "the deployment would move {} down from {current} to {}; versions only move up (an operator rolls back with `plinth plugin rollback {}`)",
+                package.name, package.version, package.name
+            )));
+        }
+    }
+    Ok(Ok(manifest))
+}
+
+/// What this deployment did to a plugin, so it can be undone.
+enum Change {
+    Installed,
+    Upgraded,
+}
+
+async fn apply_packages(
+    host: &Host,
+    settings: &AgentSettings,
+    client: &reqwest::Client,
+    reporter: &Reporter<'_>,
+    manifest: &DeploymentManifest,
+) -> Result<(), DbError> {
+    let id = reporter.deployment_id;
+    let mut changed: Vec<(&DeploymentPackage, Change)> = Vec::new();
+    for (index, package) in manifest.packages.iter().enumerate() {
+        let installed = super::installed_versions(host).await?;
+        let before = installed.get(&package.name);
+        if before == Some(&package.version) {
+            reporter.package(package, PackageState::Success).await?;
+            continue;
+        }
+        let change = if before.is_some() {
+            Change::Upgraded
+        } else {
+            Change::Installed
+        };
+        match install_one(host, settings, client, reporter, package).await? {
+            Ok(()) => {
+                reporter.package(package, PackageState::Success).await?;
+                changed.push((package, change));
+            }
+            Err(failure) => {
+                let cancelled = matches!(failure, Failure::Cancelled(_));
+                let reason = failure.reason();
+                reporter
+                    .package(
+                        package,
+                        PackageState::Failure {
+                            reason: reason.clone(),
+                        },
+                    )
+                    .await?;
+                let culprit = format!("{} {}", package.name, package.version);
+                for later in &manifest.packages[index + 1..] {
+                    reporter
+                        .package(
+                            later,
+                            PackageState::Failure {
+                                reason: format!("not attempted: {culprit} failed before it"),
+                            },
+                        )
+                        .await?;
+                }
+                if cancelled {
+                    agent_ledger::record_outcome(&host.db, id, outcome::CANCELLED, Some(&reason))
+                        .await?;
+                    host.agent.set_cancelled(None);
+                    return reporter
+                        .report(None, PackageState::Failure { reason })
+                        .await
+                        .map(|()| mark_view(host, id, outcome::CANCELLED));
+                }
+                undo(host, reporter, &changed, &culprit).await?;
+                return reporter
+                    .finish(PackageState::Failure {
+                        reason: format!("{culprit}: {reason}"),
+                    })
+                    .await;
+            }
+        }
+    }
+    tracing::info!(deployment_id = %id, "upgrade agent: deployment applied");
+    reporter.finish(PackageState::Success).await
+}
+
+fn mark_view(host: &Host, id: &str, outcome: &str) {
+    host.agent.update(|s| {
+        if let Some(view) = s.last_offer.as_mut()
+            && view.deployment_id == id
+        {
+            view.outcome = outcome.to_owned();
+        }
+    });
+}
+
+/// Rolls back, newest first, what the deployment changed before it failed.
+async fn undo(
+    host: &Host,
+    reporter: &Reporter<'_>,
+    changed: &[(&DeploymentPackage, Change)],
+    culprit: &str,
+) -> Result<(), DbError> {
+    for (package, change) in changed.iter().rev() {
+        let result = match change {
+            Change::Upgraded => install::rollback(host, &package.name).await,
+            Change::Installed => install::remove(host, &package.name, false).await,
+        };
+        let state = match result {
+            Ok(report) => {
+                tracing::warn!(plugin = %package.name, undone = %report.summary(), "upgrade agent: rolled back");
+                PackageState::RolledBack {
+                    reason: format!("undone because {culprit} failed"),
+                }
+            }
+            Err(e) => PackageState::Failure {
+                reason: format!(
+                    "installed, but could not be undone after {culprit} failed: {e}; it stays at {}",
+                    package.version
+                ),
+            },
+        };
+        reporter.package(package, state).await?;
+    }
+    Ok(())
+}
+
+/// Why one package did not install.
+enum Failure {
+    Cancelled(String),
+    Other(String),
+}
+
+impl Failure {
+    fn reason(&self) -> String {
+        match self {
+            Failure::Cancelled(reason) | Failure::Other(reason) => reason.clone(),
+        }
+    }
+}
+
+async fn install_one(
+    host: &Host,
+    settings: &AgentSettings,
+    client: &reqwest::Client,
+    reporter: &Reporter<'_>,
+    package: &DeploymentPackage,
+) -> Result<Result<(), Failure>, DbError> {
+    let id = reporter.deployment_id;
+    let dir = host.config.data_dir.join("download");
+    let request = DownloadRequest {
+        client,
+        http_base: &settings.http_base,
+        token: &settings.token,
+        dir: &dir,
+        attempts: settings.download_attempts,
+    };
+    reporter
+        .package(
+            package,
+            PackageState::Downloading {
+                bytes: 0,
+                total: package.size,
+            },
+        )
+        .await?;
+    let received = AtomicU64::new(0);
+    let agent = host.agent.clone();
+    let fetch = download::fetch(
+        &request,
+        package,
+        |bytes| received.store(bytes, Ordering::Relaxed),
+        || agent.is_cancelled(id),
+    );
+    tokio::pin!(fetch);
+    let mut tick = tokio::time::interval(PROGRESS_EVERY);
+    tick.tick().await;
+    let mut reported = 0;
+    let fetched = loop {
+        tokio::select! {
+            result = &mut fetch => break result,
+            _ = tick.tick() => {
+                let bytes = received.load(Ordering::Relaxed);
+                if bytes != reported {
+                    reported = bytes;
+                    reporter
+                        .package(package, PackageState::Downloading { bytes, total: package.size })
+                        .await?;
+                }
+            }
+        }
+    };
+    let path = match fetched {
+        Ok(path) => path,
+        Err(DownloadError::Cancelled) => {
+            return Ok(Err(Failure::Cancelled(
+                "cancelled by the vendor during the download".into(),
+            )));
+        }
+        Err(e) => return Ok(Err(Failure::Other(e.to_string()))),
+    };
+    reporter
+        .package(
+            package,
+            PackageState::Downloading {
+                bytes: package.size,
+                total: package.size,
+            },
+        )
+        .await?;
+    reporter.package(package, PackageState::Verifying).await?;
+    if let Err(e) = download::verify(&path, package).await {
+        return Ok(Err(Failure::Other(e.to_string())));
+    }
+    let bytes = match tokio::fs::read(&path).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            return Ok(Err(Failure::Other(format!(
+                "reading the download {}: {e}",
+                path.display()
+            ))));
+        }
+    };
+    let _ = tokio::fs::remove_file(&path).await;
+    match plinth_package::read_manifest(&bytes, &Limits::default()) {
+        Ok(inside) if inside.name == package.name && inside.version == package.version => {}
+        Ok(inside) => {
+            return Ok(Err(Failure::Other(format!(
+                "the archive holds {} {}, not the {} {} the deployment names; ask the vendor to republish it",
+                inside.name, inside.version, package.name, package.version
+            ))));
+        }
+        Err(e) => return Ok(Err(Failure::Other(format!("the package is unusable: {e}")))),
+    }
+    if host.agent.is_cancelled(id) {
+        return Ok(Err(Failure::Cancelled(
+            "cancelled by the vendor before the install started".into(),
+        )));
+    }
+    reporter.package(package, PackageState::Installing).await?;
+    match install::install_package(host, &bytes, InstallMode::Auto).await {
+        Ok(report) => {
+            tracing::info!(deployment_id = %id, done = %report.summary(), "upgrade agent: package installed");
+            Ok(Ok(()))
+        }
+        Err(e) => Ok(Err(Failure::Other(e.to_string()))),
+    }
+}

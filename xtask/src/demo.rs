@@ -1,18 +1,39 @@
-//! `cargo xtask demo`: the host with the example plugins on the embedded
-//! SQLite default, from a fresh clone.
+//! `cargo xtask demo`: the vendor server and a host connected to it, on
+//! the embedded SQLite default, from a fresh clone. The host gets its
+//! plugins the way a customer's would: pushed by the vendor.
 //!
-//! Builds the plugins and the host, puts the plugin versions that
-//! `config.json` lists into the data dir, prints the URLs to open and runs
-//! `plinth serve` in the foreground until Ctrl-C. The usual `PLINTH__…`
-//! overrides (`PLINTH__SERVER__BIND`, `PLINTH__DATABASE__URL`,
-//! `PLINTH__DATA_DIR`) reach the host unchanged.
+//! Builds the plugins, the host and the vendor; makes a fresh vendor state
+//! in `target/demo/vendor/` (new signing key, customer `demo`), publishes
+//! `hello`, `http-hello` and `goods` 1.0.0, assigns them to `demo` and
+//! pushes; starts `plinth-vendor serve`, then runs `plinth serve` in the
+//! foreground with its upgrade agent pointed at the vendor, until Ctrl-C.
+//! The agent downloads, verifies and installs the pushed plugins within
+//! seconds of start-up.
+//!
+//! The host reads `target/demo/config.json`, written from the repo's
+//! `config.json` with its plugin list emptied (the push fills it) and the
+//! vendor section set. The usual `PLINTH__…` overrides
+//! (`PLINTH__SERVER__BIND`, `PLINTH__DATABASE__URL`, `PLINTH__DATA_DIR`)
+//! reach the host unchanged; `PLINTH_DEMO_VENDOR_BIND` moves the vendor
+//! (default `127.0.0.1:7400`).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
+use serde_json::json;
 
 use crate::build_plugins;
-use crate::util::{cargo, copy_dir, target_dir, workspace_root};
+use crate::util::{cargo, target_dir, workspace_root};
+use crate::vendor_cli::{self, VendorCli};
+
+const CUSTOMER: &str = "demo";
+/// What the vendor publishes and assigns: `(package, assigned range)`.
+const RELEASES: &[(&str, &str, &str)] = &[
+    ("hello", "0.1.0", "^0.1"),
+    ("http-hello", "0.1.0", "^0.1"),
+    ("goods", "1.0.0", "^1"),
+];
 
 pub fn run(args: &[String]) -> Result<()> {
     if let Some(arg) = args.first() {
@@ -20,15 +41,37 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     let root = workspace_root();
     build_plugins::run(&[])?;
-    let status = cargo(&root)
-        .args(["build", "-p", "plinth-host", "--bin", "plinth"])
-        .status()?;
-    if !status.success() {
-        bail!("building the host failed ({status})");
+    // One package per build: building both in one command unifies their
+    // dependencies' features differently and recompiles wasmtime.
+    for package in ["plinth-vendor", "plinth-host"] {
+        let status = cargo(&root).args(["build", "-p", package]).status()?;
+        if !status.success() {
+            bail!("building {package} failed ({status})");
+        }
     }
+    let target = target_dir(&root);
+    let demo = target.join("demo");
+    let built = target.join("plugins");
 
+    // The vendor: fresh state, the example releases, one customer.
+    let (vendor, public_key) =
+        VendorCli::fresh(vendor_cli::binary(&target, "debug"), demo.join("vendor"))?;
+    let token = vendor.add_customers(&[CUSTOMER.to_owned()])?.remove(0).1;
+    for (name, version, range) in RELEASES {
+        let zip = built.join(format!("{name}-{version}.zip"));
+        vendor.run(&["publish", &zip.display().to_string()])?;
+        vendor.run(&["assign", CUSTOMER, name, range])?;
+    }
+    print!("{}", vendor.run(&["push", CUSTOMER])?);
+    let vendor_bind: SocketAddr = std::env::var("PLINTH_DEMO_VENDOR_BIND")
+        .unwrap_or_else(|_| "127.0.0.1:7400".to_owned())
+        .parse()
+        .context("PLINTH_DEMO_VENDOR_BIND is not an address like 127.0.0.1:7400")?;
+    let _server = vendor.serve(vendor_bind)?;
+
+    // The host: the repo's config, plugins left to the push.
     let config_path = root.join("config.json");
-    let config: serde_json::Value = serde_json::from_str(
+    let mut config: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(&config_path)
             .with_context(|| format!("reading {}", config_path.display()))?,
     )
@@ -43,43 +86,50 @@ pub fn run(args: &[String]) -> Result<()> {
             .unwrap_or("127.0.0.1:8080")
             .to_owned()
     });
-
-    let built = target_dir(&root).join("plugins");
-    let mut mounted = Vec::new();
-    for entry in config["plugins"].as_array().into_iter().flatten() {
-        let (Some(name), Some(version)) = (entry["name"].as_str(), entry["version"].as_str())
-        else {
-            continue;
-        };
-        let from = built.join(format!("{name}-{version}"));
-        if !from.is_dir() {
-            bail!(
-                "config.json lists {name} {version}, but `cargo xtask build-plugins` did not produce {}",
-                from.display()
-            );
-        }
-        let to = data_dir.join("plugins").join(name).join(version);
-        if to.exists() {
-            std::fs::remove_dir_all(&to).with_context(|| format!("clearing {}", to.display()))?;
-        }
-        copy_dir(&from, &to)?;
-        mounted.push(name.to_owned());
-    }
+    config["data_dir"] = json!(data_dir);
+    config["public_dir"] = json!(root.join("public"));
+    config["database"]["url"] = json!(format!("sqlite://{}", data_dir.join("plinth.db").display()));
+    config["database"]["schema_dir"] = json!(root.join("common-sql"));
+    config["plugins"] = json!([]);
+    config["vendor"] = json!({
+        "endpoint": format!("ws://{vendor_bind}/api/agent"),
+        "customer": CUSTOMER,
+        "customer_token": token,
+        "public_key": public_key,
+    });
+    let demo_config = demo.join("config.json");
+    std::fs::write(&demo_config, serde_json::to_string_pretty(&config)?)
+        .with_context(|| format!("writing {}", demo_config.display()))?;
 
     let base = format!("http://{bind}");
+    let vendor_env = format!(
+        "PLINTH_VENDOR_DB=sqlite://{}/vendor.db PLINTH_VENDOR_STORE={}/store PLINTH_VENDOR_KEY_FILE={}/vendor.key",
+        vendor.dir.display(),
+        vendor.dir.display(),
+        vendor.dir.display()
+    );
     println!();
-    println!("Plinth demo: {base}/ (admin web)");
-    println!("  health        {base}/healthz");
-    for name in &mounted {
-        println!("  {name:<13} {base}/p/{name}/");
+    println!("Plinth demo");
+    println!("  vendor status page  http://{vendor_bind}/");
+    println!("  host admin web      {base}/");
+    println!(
+        "  agent state         {base}/api/admin/agent  (bearer: admin.token from config.json)"
+    );
+    println!("  health              {base}/healthz");
+    for (name, ..) in RELEASES {
+        println!("  {name:<19} {base}/p/{name}/");
     }
-    if mounted.iter().any(|n| n == "goods") {
-        println!("  goods API     {base}/p/goods/api/items");
-        println!(
-            "  try           curl -X POST -H 'content-type: application/json' \
-             -d '{{\"sku\":\"A-1\",\"name\":\"Widget\",\"stock\":3}}' {base}/p/goods/api/items"
-        );
-    }
+    println!("  goods API           {base}/p/goods/api/items");
+    println!(
+        "  try                 curl -X POST -H 'content-type: application/json' \
+         -d '{{\"sku\":\"A-1\",\"name\":\"Widget\",\"price_cents\":990,\"stock\":3}}' {base}/p/goods/api/items"
+    );
+    println!("Push an upgrade live, from another terminal:");
+    println!(
+        "  {vendor_env} {} publish {} --push",
+        vendor.bin.display(),
+        built.join("goods-1.1.0.zip").display()
+    );
     println!(
         "Data (SQLite, plugins, compile cache): {}",
         data_dir.display()
@@ -87,11 +137,11 @@ pub fn run(args: &[String]) -> Result<()> {
     println!("Stop with Ctrl-C.");
     println!();
 
-    let plinth = target_dir(&root).join("debug").join("plinth");
+    let plinth = target.join("debug").join("plinth");
     let status = std::process::Command::new(&plinth)
         .current_dir(&root)
         .args(["serve", "--config"])
-        .arg(&config_path)
+        .arg(&demo_config)
         .status()
         .with_context(|| format!("running {}", plinth.display()))?;
     if !status.success() {

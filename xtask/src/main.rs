@@ -11,6 +11,7 @@ mod build_plugins;
 mod demo;
 mod test_cmd;
 mod util;
+mod vendor_cli;
 
 /// `(name, one-line summary)` for `cargo xtask help`.
 const COMMANDS: &[(&str, &str)] = &[
@@ -20,7 +21,7 @@ const COMMANDS: &[(&str, &str)] = &[
     ),
     (
         "demo",
-        "run the host with the example plugins on SQLite and print the URLs",
+        "run the vendor server and a host that gets the example plugins by push; print the URLs",
     ),
     (
         "test",

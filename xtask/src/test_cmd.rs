@@ -14,6 +14,14 @@ use crate::util::{cargo, workspace_root};
 
 pub fn run(args: &[String]) -> Result<()> {
     build_plugins::run(&[])?;
+    // The host's upgrade-agent tests run the real vendor server as a
+    // process; build it first so they never race its build.
+    let status = cargo(&workspace_root())
+        .args(["build", "-p", "plinth-vendor"])
+        .status()?;
+    if !status.success() {
+        bail!("building plinth-vendor failed ({status})");
+    }
     let mut command = cargo(&workspace_root());
     command.args(["test", "--workspace"]);
     for plugin in build_plugins::PLUGINS {

@@ -282,7 +282,7 @@ fn parse_wrk(label: &str, text: &str) -> Option<Load> {
     })
 }
 
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|c| {
@@ -497,12 +497,18 @@ fn render(loads: &[Load], wasmtime: Option<&str>, installs: &InstallTimings) -> 
 
 /// Replaces the previous routes section of BENCHMARKS.md, keeping the rest.
 fn merge_report(existing: &str, report: &str) -> String {
-    match (existing.find(BEGIN), existing.find(END)) {
-        (Some(start), Some(end)) if end > start => format!(
+    merge_section(existing, report, BEGIN, END)
+}
+
+/// Replaces the section of BENCHMARKS.md between `begin` and `end` (markers
+/// included) with `report`, keeping the rest; appends it when absent.
+pub(crate) fn merge_section(existing: &str, report: &str, begin: &str, end: &str) -> String {
+    match (existing.find(begin), existing.find(end)) {
+        (Some(start), Some(stop)) if stop > start => format!(
             "{}{}{}",
             &existing[..start],
             report,
-            &existing[end + END.len()..]
+            &existing[stop + end.len()..]
         ),
         _ if existing.trim().is_empty() => format!("# Benchmarks\n\n{report}\n"),
         _ => format!("{}\n\n{report}\n", existing.trim_end()),

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 mod bench;
 mod build_plugins;
 mod demo;
+mod fanout;
 mod test_cmd;
 mod util;
 mod vendor_cli;
@@ -28,6 +29,10 @@ const COMMANDS: &[(&str, &str)] = &[
         "build the plugins and run every test (what CI runs)",
     ),
     (
+        "bench-fanout",
+        "one vendor server, N simulated agents (default 1000 and 10000): memory and push fan-out time",
+    ),
+    (
         "bench",
         "measure plugin routes against native axum and wasmtime serve; writes docs/BENCHMARKS.md",
     ),
@@ -44,6 +49,7 @@ fn main() -> ExitCode {
         "demo" => demo::run(rest),
         "test" => test_cmd::run(rest),
         "bench" => bench::run(rest),
+        "bench-fanout" => fanout::run(rest),
         "help" | "-h" | "--help" => {
             print_help();
             Ok(())

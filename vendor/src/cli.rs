@@ -187,10 +187,7 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> Result<ExitCode, VendorError
                 )?;
             }
             let affected = vendor.customers_affected_by(&published.name).await?;
-            line(
-                out,
-                format_args!("customers affected: {}", affected.len()),
-            )?;
+            line(out, format_args!("customers affected: {}", affected.len()))?;
             for customer in &affected {
                 let plan = vendor.plan_of(customer).await?;
                 line(out, format_args!("  {}", plan_line(&customer.name, &plan)))?;
@@ -271,7 +268,10 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> Result<ExitCode, VendorError
             for p in &plan.packages {
                 line(
                     out,
-                    format_args!("  {} {}  ({} bytes, sha256 {})", p.name, p.version, p.size, p.sha256),
+                    format_args!(
+                        "  {} {}  ({} bytes, sha256 {})",
+                        p.name, p.version, p.size, p.sha256
+                    ),
                 )?;
             }
             ExitCode::SUCCESS
@@ -280,7 +280,10 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> Result<ExitCode, VendorError
             let key = signing_key::require(key_source.as_ref())?;
             let results = vendor.push(&key, customer.as_deref(), ttl_secs).await?;
             if results.is_empty() {
-                line(out, format_args!("no customer has assignments; nothing to push"))?;
+                line(
+                    out,
+                    format_args!("no customer has assignments; nothing to push"),
+                )?;
             }
             print_push(out, &results)?
         }
@@ -396,7 +399,11 @@ fn print_status(out: &mut impl Write, overview: &Overview) -> Result<(), VendorE
             )?;
             for p in &d.packages {
                 let state = p.state.as_deref().unwrap_or("not reported");
-                let reason = p.reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default();
+                let reason = p
+                    .reason
+                    .as_ref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default();
                 line(
                     out,
                     format_args!("    {} {}: {state}{reason}", p.name, p.version),
@@ -451,10 +458,13 @@ async fn serve(
     let _ = out.flush();
     shutdown_signal().await;
     tracing::info!("shutting down");
-    server.shutdown().await.map_err(|source| VendorError::Serve {
-        addr: bind.to_owned(),
-        source,
-    })?;
+    server
+        .shutdown()
+        .await
+        .map_err(|source| VendorError::Serve {
+            addr: bind.to_owned(),
+            source,
+        })?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -489,6 +499,7 @@ async fn shutdown_signal() {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use clap::CommandFactory as _;
@@ -496,8 +507,11 @@ mod tests {
     #[test]
     fn the_command_line_is_well_formed() {
         Cli::command().debug_assert();
-        let cli = Cli::try_parse_from(["plinth-vendor", "push", "acme", "--ttl-secs", "60"]).unwrap();
-        assert!(matches!(cli.command, Command::Push { customer: Some(ref c), ttl_secs: 60 } if c == "acme"));
+        let cli =
+            Cli::try_parse_from(["plinth-vendor", "push", "acme", "--ttl-secs", "60"]).unwrap();
+        assert!(
+            matches!(cli.command, Command::Push { customer: Some(ref c), ttl_secs: 60 } if c == "acme")
+        );
         assert!(Cli::try_parse_from(["plinth-vendor", "customer", "add"]).is_err());
     }
 }

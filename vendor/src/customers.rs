@@ -100,10 +100,14 @@ impl Vendor {
                 });
             }
             if !seen.insert(name.as_str()) {
-                return Err(VendorError::CustomerExists(name.clone()));
+                return Err(VendorError::RepeatedName(name.clone()));
             }
         }
-        if let Some(taken) = rows::existing_names(&self.db, names).await?.into_iter().next() {
+        if let Some(taken) = rows::existing_names(&self.db, names)
+            .await?
+            .into_iter()
+            .next()
+        {
             return Err(VendorError::CustomerExists(taken));
         }
         let issued: Vec<(String, String)> = names
@@ -179,7 +183,8 @@ impl Vendor {
         customer: &Customer,
     ) -> Result<Result<Plan, Unsatisfiable>, VendorError> {
         let catalog = self.catalog().await?;
-        let assignments = assignments_from_rows(rows::assignments(&self.db, Some(customer.id)).await?)?;
+        let assignments =
+            assignments_from_rows(rows::assignments(&self.db, Some(customer.id)).await?)?;
         Ok(plan::plan(
             &customer.name,
             assignments.get(&customer.id).map_or(&[][..], Vec::as_slice),
@@ -204,7 +209,10 @@ fn assignments_from_rows(
     let mut out: BTreeMap<i64, Vec<Assignment>> = BTreeMap::new();
     for row in rows {
         let range = VersionReq::parse(&row.range).map_err(|e| {
-            DbError::Corrupt(format!("assignment of {} has range {:?}: {e}", row.plugin, row.range))
+            DbError::Corrupt(format!(
+                "assignment of {} has range {:?}: {e}",
+                row.plugin, row.range
+            ))
         })?;
         out.entry(row.customer_id).or_default().push(Assignment {
             plugin: row.plugin,
@@ -215,6 +223,7 @@ fn assignments_from_rows(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -7,8 +7,6 @@
 //! delivery to connected agents is the server's job (see
 //! [`crate::http::deliver`]).
 
-use std::collections::BTreeMap;
-
 use plinth_package::protocol::package_path;
 use plinth_package::{DeploymentManifest, DeploymentPackage, VendorKey};
 use rand::RngCore as _;
@@ -51,7 +49,11 @@ impl PushResult {
                 plan,
             } => format!("{customer}: pushed deployment {deployment_id}: {plan}"),
             PushResult::Unsatisfiable(u) => {
-                format!("{}: NOT pushed, no plan: {}", u.customer, u.reason.replace('\n', " "))
+                format!(
+                    "{}: NOT pushed, no plan: {}",
+                    u.customer,
+                    u.reason.replace('\n', " ")
+                )
             }
             PushResult::NothingAssigned { customer } => format!(
                 "{customer}: NOT pushed, no assignments (plinth-vendor assign {customer} <plugin> <range>)"
@@ -170,15 +172,19 @@ impl Vendor {
     }
 
     /// Issues `expired` again, same packages, under a new id and validity
-    /// window; the old one is marked superseded.
+    /// window, and marks it superseded. `None` when it is no longer the
+    /// customer's newest open deployment (a push or cancel came first).
     pub async fn reissue(
         &self,
         key: &VendorKey,
         expired: &DeploymentRow,
         ttl_secs: i64,
-    ) -> Result<DeploymentRow, VendorError> {
+    ) -> Result<Option<DeploymentRow>, VendorError> {
         let old: DeploymentManifest = serde_json::from_str(&expired.manifest).map_err(|e| {
-            DbError::Corrupt(format!("deployment {} has an unreadable manifest: {e}", expired.id))
+            DbError::Corrupt(format!(
+                "deployment {} has an unreadable manifest: {e}",
+                expired.id
+            ))
         })?;
         let issued_at = now_secs();
         let manifest = DeploymentManifest {
@@ -188,24 +194,9 @@ impl Vendor {
             ..old
         };
         let new = sign(key, expired.customer_id, manifest)?;
-        deployments::record(&self.db, std::slice::from_ref(&new)).await?;
-        deployments::by_id(&self.db, &new.manifest.deployment_id)
-            .await?
-            .ok_or_else(|| {
-                VendorError::Db(DbError::Corrupt(format!(
-                    "deployment {} vanished right after it was recorded",
-                    new.manifest.deployment_id
-                )))
-            })
+        if !deployments::record_reissue(&self.db, &new, &expired.id).await? {
+            return Ok(None);
+        }
+        Ok(deployments::by_id(&self.db, &new.manifest.deployment_id).await?)
     }
-}
-
-/// Counts of a push, for a summary line.
-pub fn summary(results: &[PushResult]) -> BTreeMap<&'static str, usize> {
-    let mut counts = BTreeMap::new();
-    for r in results {
-        let key = if r.pushed() { "pushed" } else { "not pushed" };
-        *counts.entry(key).or_insert(0) += 1;
-    }
-    counts
 }

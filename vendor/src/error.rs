@@ -46,11 +46,16 @@ pub enum VendorError {
         offered: String,
     },
 
-    #[error("no customer named {0:?}; see `plinth-vendor customer list`, or add it with `plinth-vendor customer add {0}`")]
+    #[error(
+        "no customer named {0:?}; see `plinth-vendor customer list`, or add it with `plinth-vendor customer add {0}`"
+    )]
     UnknownCustomer(String),
 
     #[error("customer {0:?} already exists; customer names are unique (nothing was added)")]
     CustomerExists(String),
+
+    #[error("customer name {0:?} is given twice; list each name once (nothing was added)")]
+    RepeatedName(String),
 
     #[error("{what} {value:?} is not valid: it {problem}")]
     BadName {
@@ -64,7 +69,9 @@ pub enum VendorError {
     )]
     BadRange { range: String, reason: String },
 
-    #[error("customer {customer} has no assignment for {plugin}; see `plinth-vendor status {customer}`")]
+    #[error(
+        "customer {customer} has no assignment for {plugin}; see `plinth-vendor status {customer}`"
+    )]
     NotAssigned { customer: String, plugin: String },
 
     #[error(
@@ -101,7 +108,9 @@ pub enum VendorError {
         source: plinth_package::DeploymentError,
     },
 
-    #[error("cannot serve on {addr}: {source}; pick another --bind address (or PLINTH_VENDOR_BIND) or stop what uses it")]
+    #[error(
+        "cannot serve on {addr}: {source}; pick another --bind address (or PLINTH_VENDOR_BIND) or stop what uses it"
+    )]
     Serve {
         addr: String,
         source: std::io::Error,

@@ -46,10 +46,11 @@ impl Vendor {
             });
         }
         let bytes = std::fs::read(zip_path).map_err(read_error)?;
-        let manifest = read_manifest(&bytes, &limits).map_err(|source| VendorError::BadPackage {
-            path: zip_path.to_owned(),
-            source,
-        })?;
+        let manifest =
+            read_manifest(&bytes, &limits).map_err(|source| VendorError::BadPackage {
+                path: zip_path.to_owned(),
+                source,
+            })?;
         if !manifest.version.build.is_empty() {
             let mut plain = manifest.version.clone();
             plain.build = semver::BuildMetadata::EMPTY;

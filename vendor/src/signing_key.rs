@@ -35,9 +35,18 @@ impl KeySource {
     pub fn load(&self) -> Result<VendorKey, VendorError> {
         let (name, text) = match self {
             KeySource::File(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| VendorError::Read {
-                    path: path.clone(),
-                    source,
+                let text = std::fs::read_to_string(path).map_err(|source| {
+                    if source.kind() == std::io::ErrorKind::NotFound {
+                        VendorError::BadKey {
+                            source_name: path.display().to_string(),
+                            reason: "the file does not exist; point --key-file (or PLINTH_VENDOR_KEY_FILE) at the key, or create one with `plinth-vendor key generate --out <file>`".to_string(),
+                        }
+                    } else {
+                        VendorError::Read {
+                            path: path.clone(),
+                            source,
+                        }
+                    }
                 })?;
                 warn_if_readable_by_others(path);
                 (path.display().to_string(), text)
@@ -102,6 +111,7 @@ fn warn_if_readable_by_others(path: &Path) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -119,13 +129,24 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         assert!(matches!(generate(&out), Err(VendorError::KeyFileExists(_))));
-        assert_eq!(KeySource::File(out).load().unwrap().public_hex(), key.public_hex());
+        assert_eq!(
+            KeySource::File(out).load().unwrap().public_hex(),
+            key.public_hex()
+        );
     }
 
     #[test]
     fn a_bad_key_names_its_source() {
-        let e = KeySource::Hex("nope".into()).load().unwrap_err().to_string();
+        let e = KeySource::Hex("nope".into())
+            .load()
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(KEY_ENV) && e.contains("64 hex"), "{e}");
-        assert!(require(None).unwrap_err().to_string().contains("--key-file"));
+        assert!(
+            require(None)
+                .unwrap_err()
+                .to_string()
+                .contains("--key-file")
+        );
     }
 }

@@ -45,7 +45,9 @@ impl PackageStore {
     pub fn put(&self, sha256: &str, bytes: &[u8]) -> Result<String, StoreError> {
         let error = |path: &Path, e: std::io::Error, what: &str| StoreError {
             path: path.to_owned(),
-            reason: format!("cannot {what}: {e}; check that the directory (--store or PLINTH_VENDOR_STORE) is writable"),
+            reason: format!(
+                "cannot {what}: {e}; check that the directory (--store or PLINTH_VENDOR_STORE) is writable"
+            ),
         };
         std::fs::create_dir_all(&self.dir).map_err(|e| error(&self.dir, e, "create it"))?;
         let name = Self::file_name(sha256);
@@ -73,6 +75,7 @@ impl PackageStore {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

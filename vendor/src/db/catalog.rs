@@ -41,7 +41,9 @@ fn from_row(row: Row) -> Result<PackageRecord, DbError> {
     let version = Version::parse(&version)
         .map_err(|e| DbError::Corrupt(format!("package {name} has version {version:?}: {e}")))?;
     let depends: BTreeMap<String, String> = serde_json::from_str(&depends).map_err(|e| {
-        DbError::Corrupt(format!("package {name} {version} has depends {depends:?}: {e}"))
+        DbError::Corrupt(format!(
+            "package {name} {version} has depends {depends:?}: {e}"
+        ))
     })?;
     let depends = depends
         .into_iter()

@@ -108,12 +108,10 @@ pub async fn assignments(db: &Db, customer_id: Option<i64>) -> Result<Vec<Assign
     let base = "SELECT customer_id, plugin, version_range FROM assignments";
     let rows: Vec<(i64, String, String)> = match customer_id {
         Some(id) => {
-            sqlx::query_as(&db.sql(&format!(
-                "{base} WHERE customer_id = ? ORDER BY plugin"
-            )))
-            .bind(id)
-            .fetch_all(db.pool())
-            .await?
+            sqlx::query_as(&db.sql(&format!("{base} WHERE customer_id = ? ORDER BY plugin")))
+                .bind(id)
+                .fetch_all(db.pool())
+                .await?
         }
         None => {
             sqlx::query_as(&format!("{base} ORDER BY customer_id, plugin"))
@@ -149,12 +147,10 @@ pub async fn assign(db: &Db, customer_id: i64, plugin: &str, range: &str) -> Res
 
 /// Removes the assignment; `false` when there was none.
 pub async fn unassign(db: &Db, customer_id: i64, plugin: &str) -> Result<bool, DbError> {
-    let done = sqlx::query(&db.sql(
-        "DELETE FROM assignments WHERE customer_id = ? AND plugin = ?",
-    ))
-    .bind(customer_id)
-    .bind(plugin)
-    .execute(db.pool())
-    .await?;
+    let done = sqlx::query(&db.sql("DELETE FROM assignments WHERE customer_id = ? AND plugin = ?"))
+        .bind(customer_id)
+        .bind(plugin)
+        .execute(db.pool())
+        .await?;
     Ok(done.rows_affected() > 0)
 }

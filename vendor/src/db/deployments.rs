@@ -113,66 +113,97 @@ const RECORD_CHUNK: usize = 100;
 /// Commits every [`RECORD_CHUNK`] deployments, so a push to thousands of
 /// customers costs few commits.
 pub async fn record(db: &Db, deployments: &[NewDeployment]) -> Result<(), DbError> {
-    let now = now_ms();
     let mut conn = db.pool().acquire().await?;
     for chunk in deployments.chunks(RECORD_CHUNK) {
         let mut tx = conn.begin().await?;
         lock_events(db.dialect(), &mut tx).await?;
         for new in chunk {
-            let m = &new.manifest;
-            sqlx::query(&db.sql(
-                "UPDATE deployments SET outcome = ?, outcome_reason = ?, outcome_at = ? \
-                 WHERE customer_id = ? AND outcome IS NULL",
-            ))
-            .bind(SUPERSEDED)
-            .bind(format!("superseded by deployment {}", m.deployment_id))
-            .bind(now)
-            .bind(new.customer_id)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(&db.sql(&format!(
-                "INSERT INTO deployments (id, customer_id, manifest, signature, key_id, issued_at, expires_at) \
-                 VALUES ({})",
-                placeholders(7)
-            )))
-            .bind(&m.deployment_id)
-            .bind(new.customer_id)
-            .bind(&new.signed.manifest)
-            .bind(&new.signed.signature)
-            .bind(&new.signed.key_id)
-            .bind(m.issued_at)
-            .bind(m.expires_at)
-            .execute(&mut *tx)
-            .await?;
-            if !m.packages.is_empty() {
-                let rows = vec![format!("({})", placeholders(4)); m.packages.len()].join(", ");
-                let sql = format!(
-                    "INSERT INTO deployment_packages (deployment_id, position, name, version) VALUES {rows}"
-                );
-                let sql = db.sql(&sql);
-                let mut query = sqlx::query(&sql);
-                for (position, package) in m.packages.iter().enumerate() {
-                    query = query
-                        .bind(&m.deployment_id)
-                        .bind(i64::try_from(position).unwrap_or(i64::MAX))
-                        .bind(&package.name)
-                        .bind(package.version.to_string());
-                }
-                query.execute(&mut *tx).await?;
-            }
-            insert_event(
-                db,
-                &mut tx,
-                new.customer_id,
-                &m.deployment_id,
-                EVENT_OFFER,
-                None,
-            )
-            .await?;
+            insert_one(db, &mut tx, new).await?;
         }
         tx.commit().await?;
     }
     Ok(())
+}
+
+/// Records `new` as the reissue of `expired`, but only while `expired` is
+/// still the customer's newest deployment and open; `Ok(false)` (and
+/// nothing recorded) when a push or cancel got there first.
+pub async fn record_reissue(db: &Db, new: &NewDeployment, expired: &str) -> Result<bool, DbError> {
+    let mut conn = db.pool().acquire().await?;
+    let mut tx = conn.begin().await?;
+    lock_events(db.dialect(), &mut tx).await?;
+    // The guarded UPDATE comes first so SQLite takes its write lock before
+    // anything is read.
+    let claimed = sqlx::query(&db.sql(
+        "UPDATE deployments SET outcome = ?, outcome_reason = ?, outcome_at = ? \
+         WHERE id = ? AND outcome IS NULL \
+         AND serial = (SELECT MAX(serial) FROM deployments WHERE customer_id = ?)",
+    ))
+    .bind(SUPERSEDED)
+    .bind(format!(
+        "expired; reissued as deployment {}",
+        new.manifest.deployment_id
+    ))
+    .bind(now_ms())
+    .bind(expired)
+    .bind(new.customer_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !claimed {
+        return Ok(false);
+    }
+    insert_one(db, &mut tx, new).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// One deployment with its packages and `offer` event; every older open
+/// deployment of the customer becomes superseded.
+async fn insert_one(db: &Db, tx: &mut AnyConnection, new: &NewDeployment) -> Result<(), DbError> {
+    let m = &new.manifest;
+    sqlx::query(&db.sql(
+        "UPDATE deployments SET outcome = ?, outcome_reason = ?, outcome_at = ? \
+         WHERE customer_id = ? AND outcome IS NULL",
+    ))
+    .bind(SUPERSEDED)
+    .bind(format!("superseded by deployment {}", m.deployment_id))
+    .bind(now_ms())
+    .bind(new.customer_id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(&db.sql(&format!(
+        "INSERT INTO deployments (id, customer_id, manifest, signature, key_id, issued_at, expires_at) \
+         VALUES ({})",
+        placeholders(7)
+    )))
+    .bind(&m.deployment_id)
+    .bind(new.customer_id)
+    .bind(&new.signed.manifest)
+    .bind(&new.signed.signature)
+    .bind(&new.signed.key_id)
+    .bind(m.issued_at)
+    .bind(m.expires_at)
+    .execute(&mut *tx)
+    .await?;
+    if !m.packages.is_empty() {
+        let rows = vec![format!("({})", placeholders(4)); m.packages.len()].join(", ");
+        let sql = format!(
+            "INSERT INTO deployment_packages (deployment_id, position, name, version) VALUES {rows}"
+        );
+        let sql = db.sql(&sql);
+        let mut query = sqlx::query(&sql);
+        for (position, package) in m.packages.iter().enumerate() {
+            query = query
+                .bind(&m.deployment_id)
+                .bind(i64::try_from(position).unwrap_or(i64::MAX))
+                .bind(&package.name)
+                .bind(package.version.to_string());
+        }
+        query.execute(&mut *tx).await?;
+    }
+    insert_event(db, tx, new.customer_id, &m.deployment_id, EVENT_OFFER, None).await
 }
 
 async fn lock_events(dialect: Dialect, conn: &mut AnyConnection) -> Result<(), DbError> {
@@ -278,10 +309,7 @@ pub async fn events_after(
     after: i64,
     limit: i64,
 ) -> Result<Vec<DeploymentEvent>, DbError> {
-    let columns: Vec<String> = COLUMNS
-        .split(", ")
-        .map(|c| format!("d.{c}"))
-        .collect();
+    let columns: Vec<String> = COLUMNS.split(", ").map(|c| format!("d.{c}")).collect();
     let sql = format!(
         "SELECT e.id, e.kind, e.reason, {} FROM deployment_events e \
          JOIN deployments d ON d.id = e.deployment_id \
@@ -367,11 +395,9 @@ pub async fn record_report(
         PackageState::Failure { reason } | PackageState::RolledBack { reason } => {
             (Some(reason.clone()), None, None)
         }
-        PackageState::Downloading { bytes, total } => (
-            None,
-            i64::try_from(*bytes).ok(),
-            i64::try_from(*total).ok(),
-        ),
+        PackageState::Downloading { bytes, total } => {
+            (None, i64::try_from(*bytes).ok(), i64::try_from(*total).ok())
+        }
         _ => (None, None, None),
     };
     let mut conn = db.pool().acquire().await?;
@@ -467,9 +493,9 @@ pub async fn record_hello(db: &Db, customer_id: i64, hello: &Hello<'_>) -> Resul
 
 /// Records that the customer's last connection closed.
 pub async fn record_disconnect(db: &Db, customer_id: i64) -> Result<(), DbError> {
-    sqlx::query(&db.sql(
-        "UPDATE agent_hellos SET connected = 0, last_seen = ? WHERE customer_id = ?",
-    ))
+    sqlx::query(
+        &db.sql("UPDATE agent_hellos SET connected = 0, last_seen = ? WHERE customer_id = ?"),
+    )
     .bind(now_ms())
     .bind(customer_id)
     .execute(db.pool())
@@ -492,9 +518,9 @@ pub async fn audit(
     action: &str,
     detail: &str,
 ) -> Result<(), DbError> {
-    sqlx::query(&db.sql(
-        "INSERT INTO audit_log (at_ms, customer, action, detail) VALUES (?, ?, ?, ?)",
-    ))
+    sqlx::query(
+        &db.sql("INSERT INTO audit_log (at_ms, customer, action, detail) VALUES (?, ?, ?, ?)"),
+    )
     .bind(now_ms())
     .bind(customer.map(str::to_owned))
     .bind(action)
@@ -509,9 +535,9 @@ pub async fn audit_entries(
     db: &Db,
     limit: i64,
 ) -> Result<Vec<(i64, Option<String>, String, String)>, DbError> {
-    Ok(sqlx::query_as(&db.sql(
-        "SELECT at_ms, customer, action, detail FROM audit_log ORDER BY id DESC LIMIT ?",
-    ))
+    Ok(sqlx::query_as(
+        &db.sql("SELECT at_ms, customer, action, detail FROM audit_log ORDER BY id DESC LIMIT ?"),
+    )
     .bind(limit)
     .fetch_all(db.pool())
     .await?)

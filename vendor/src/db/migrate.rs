@@ -81,6 +81,7 @@ pub async fn run(db: &Db) -> Result<(), DbError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

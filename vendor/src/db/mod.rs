@@ -222,6 +222,7 @@ pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -76,7 +76,10 @@ pub async fn load(db: &Db, customer_id: Option<i64>) -> Result<Overview, DbError
     };
     let bind = customer_id.unwrap_or_default();
 
-    let sql = format!("SELECT id, name FROM customers {} ORDER BY name", filter("id"));
+    let sql = format!(
+        "SELECT id, name FROM customers {} ORDER BY name",
+        filter("id")
+    );
     let customers: Vec<(i64, String)> = query_as_filtered(db, &sql, customer_id, bind).await?;
 
     let sql = format!(
@@ -166,8 +169,16 @@ pub async fn load(db: &Db, customer_id: Option<i64>) -> Result<Overview, DbError
             c.assignments.push(AssignmentOverview { plugin, range });
         }
     }
-    for (customer_id, connected, agent_version, protocol, installed, last_deployment_id, hello_at, last_seen) in
-        hellos
+    for (
+        customer_id,
+        connected,
+        agent_version,
+        protocol,
+        installed,
+        last_deployment_id,
+        hello_at,
+        last_seen,
+    ) in hellos
     {
         if let Some(c) = by_customer.get_mut(&customer_id) {
             let installed = serde_json::from_str(&installed).map_err(|e| {

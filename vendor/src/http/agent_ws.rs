@@ -14,8 +14,8 @@
 //! [`ServerOptions::idle_timeout`]: super::ServerOptions
 
 use axum::extract::State;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use plinth_package::protocol::{AgentMessage, PROTOCOL_VERSION, StatusReport, VendorMessage};
@@ -50,7 +50,10 @@ pub async fn connect(
     let upgrade = upgrade.map_err(|rejection| {
         ApiError::bad_request(
             "not_a_websocket",
-            format!("{} is the agents' websocket endpoint: {rejection}", plinth_package::protocol::AGENT_PATH),
+            format!(
+                "{} is the agents' websocket endpoint: {rejection}",
+                plinth_package::protocol::AGENT_PATH
+            ),
         )
     })?;
     Ok(upgrade
@@ -79,10 +82,11 @@ struct Connection {
     known_deployment: Option<String>,
 }
 
-type Result2 = Result<(), axum::Error>;
+/// What socket operations fail with; the connection just ends.
+type SocketResult = Result<(), axum::Error>;
 
 impl Connection {
-    async fn run(state: AppState, customer: Customer, socket: WebSocket) -> Result2 {
+    async fn run(state: AppState, customer: Customer, socket: WebSocket) -> SocketResult {
         let mut conn = Connection {
             state,
             customer,
@@ -97,7 +101,10 @@ impl Connection {
             Ok(None) => return Ok(()),
             Err(_) => {
                 return conn
-                    .refuse("expected_hello", "no hello within the time allowed; send hello first")
+                    .refuse(
+                        "expected_hello",
+                        "no hello within the time allowed; send hello first",
+                    )
                     .await;
             }
         };
@@ -105,7 +112,10 @@ impl Connection {
             Message::Text(text) => serde_json::from_str::<AgentMessage>(&text),
             Message::Binary(_) => {
                 return conn
-                    .refuse("bad_message", "messages are JSON text frames; send hello first")
+                    .refuse(
+                        "bad_message",
+                        "messages are JSON text frames; send hello first",
+                    )
                     .await;
             }
             Message::Close(_) => return Ok(()),
@@ -129,7 +139,10 @@ impl Connection {
             }
             Err(e) => {
                 return conn
-                    .refuse("bad_message", &format!("the first message is not a valid hello: {e}"))
+                    .refuse(
+                        "bad_message",
+                        &format!("the first message is not a valid hello: {e}"),
+                    )
                     .await;
             }
         };
@@ -162,7 +175,10 @@ impl Connection {
         if let Err(error) = stored {
             tracing::error!(customer = %conn.customer.name, %error, "cannot store hello");
             return conn
-                .refuse("internal", "the vendor server cannot store your hello; reconnect later")
+                .refuse(
+                    "internal",
+                    "the vendor server cannot store your hello; reconnect later",
+                )
                 .await;
         }
         tracing::info!(customer = %conn.customer.name, %agent_version, installed = installed.len(), "agent connected");
@@ -190,7 +206,7 @@ impl Connection {
     async fn serve(
         &mut self,
         outbox: &mut tokio::sync::mpsc::Receiver<VendorMessage>,
-    ) -> Result2 {
+    ) -> SocketResult {
         let idle = self.state.options().idle_timeout;
         let mut deadline = Instant::now() + idle;
         loop {
@@ -223,12 +239,15 @@ impl Connection {
         }
     }
 
-    async fn handle(&mut self, text: &str) -> Result2 {
+    async fn handle(&mut self, text: &str) -> SocketResult {
         match serde_json::from_str::<AgentMessage>(text) {
             Ok(AgentMessage::Status(report)) => self.status(report).await,
             Ok(AgentMessage::Hello { .. }) => {
-                self.error("unexpected_hello", "hello is only the first message of a connection; reconnect to say it again")
-                    .await
+                self.error(
+                    "unexpected_hello",
+                    "hello is only the first message of a connection; reconnect to say it again",
+                )
+                .await
             }
             Err(e) => {
                 self.error("bad_message", &format!("not a valid agent message: {e}"))
@@ -237,7 +256,7 @@ impl Connection {
         }
     }
 
-    async fn status(&mut self, report: StatusReport) -> Result2 {
+    async fn status(&mut self, report: StatusReport) -> SocketResult {
         let db = &self.state.vendor().db;
         if self.known_deployment.as_deref() != Some(report.deployment_id.as_str()) {
             match deployments::by_id(db, &report.deployment_id).await {
@@ -254,7 +273,10 @@ impl Connection {
                 Err(error) => {
                     tracing::error!(%error, "cannot look up a deployment");
                     return self
-                        .error("internal", "the vendor server cannot store this status now; resend it later")
+                        .error(
+                            "internal",
+                            "the vendor server cannot store this status now; resend it later",
+                        )
                         .await;
                 }
             }
@@ -284,15 +306,18 @@ impl Connection {
             Err(error) => {
                 tracing::error!(%error, "cannot store a status report");
                 // No ack: the agent resends it after reconnecting.
-                self.error("internal", "the vendor server cannot store this status now; resend it later")
-                    .await
+                self.error(
+                    "internal",
+                    "the vendor server cannot store this status now; resend it later",
+                )
+                .await
             }
         }
     }
 
     /// Offers the customer's newest deployment if it is still open,
     /// reissuing it first when it has expired (or nearly).
-    async fn offer_newest(&mut self) -> Result2 {
+    async fn offer_newest(&mut self) -> SocketResult {
         let vendor = self.state.vendor();
         let newest = match deployments::newest(&vendor.db, self.customer.id).await {
             Ok(Some(d)) if d.outcome.is_none() => d,
@@ -305,10 +330,15 @@ impl Connection {
         let deployment = if newest.expires_at <= now_secs() + REISSUE_MARGIN_SECS {
             let ttl = self.state.options().deployment_ttl_secs;
             match vendor.reissue(self.state.key(), &newest, ttl).await {
-                Ok(fresh) => {
+                Ok(Some(fresh)) => {
                     tracing::info!(customer = %self.customer.name, expired = %newest.id, fresh = %fresh.id, "reissued an expired deployment");
                     fresh
                 }
+                // A push or cancel came first: offer whatever is newest now.
+                Ok(None) => match deployments::newest(&vendor.db, self.customer.id).await {
+                    Ok(Some(d)) if d.outcome.is_none() && d.expires_at > now_secs() => d,
+                    _ => return Ok(()),
+                },
                 Err(error) => {
                     tracing::error!(%error, deployment = %newest.id, "cannot reissue an expired deployment");
                     return Ok(());
@@ -325,7 +355,7 @@ impl Connection {
     }
 
     /// Sends a delivery, skipping an offer already made here.
-    async fn forward(&mut self, message: VendorMessage) -> Result2 {
+    async fn forward(&mut self, message: VendorMessage) -> SocketResult {
         if let VendorMessage::Offer { deployment_id, .. } = &message {
             if self.last_offered.as_deref() == Some(deployment_id.as_str()) {
                 return Ok(());
@@ -335,13 +365,13 @@ impl Connection {
         self.send(&message).await
     }
 
-    async fn send(&mut self, message: &VendorMessage) -> Result2 {
+    async fn send(&mut self, message: &VendorMessage) -> SocketResult {
         self.socket
             .send(Message::Text(message.to_json().into()))
             .await
     }
 
-    async fn error(&mut self, code: &str, message: &str) -> Result2 {
+    async fn error(&mut self, code: &str, message: &str) -> SocketResult {
         self.send(&VendorMessage::Error {
             code: code.to_owned(),
             message: message.to_owned(),
@@ -350,12 +380,12 @@ impl Connection {
     }
 
     /// Sends `error`, then closes.
-    async fn refuse(&mut self, code: &str, message: &str) -> Result2 {
+    async fn refuse(&mut self, code: &str, message: &str) -> SocketResult {
         self.error(code, message).await?;
         self.close(close_code::POLICY, code).await
     }
 
-    async fn close(&mut self, code: u16, reason: &str) -> Result2 {
+    async fn close(&mut self, code: u16, reason: &str) -> SocketResult {
         let _ = self
             .socket
             .send(Message::Close(Some(CloseFrame {

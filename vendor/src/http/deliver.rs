@@ -102,11 +102,14 @@ impl ConnectionRegistry {
         let Some(list) = map.get_mut(&customer_id) else {
             return 0;
         };
-        let before = list.len();
         list.retain(|c| match c.sender.try_send(message.clone()) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::warn!(customer_id, connection = c.id, "agent is not reading; dropping its connection");
+                tracing::warn!(
+                    customer_id,
+                    connection = c.id,
+                    "agent is not reading; dropping its connection"
+                );
                 false
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -115,7 +118,6 @@ impl ConnectionRegistry {
         if list.is_empty() {
             map.remove(&customer_id);
         }
-        debug_assert!(delivered <= before);
         delivered
     }
 
@@ -207,6 +209,7 @@ fn deliver(state: &AppState, event: &deployments::DeploymentEvent) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

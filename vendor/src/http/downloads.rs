@@ -55,7 +55,9 @@ pub async fn download(
     let Some(path) = vendor.package_file(&name, &parsed).await? else {
         return Err(ApiError::not_found(
             "package_missing",
-            format!("package {name} {version} was issued but is no longer published; ask the vendor to push again"),
+            format!(
+                "package {name} {version} was issued but is no longer published; ask the vendor to push again"
+            ),
         ));
     };
     if !path.is_file() {

@@ -122,7 +122,12 @@ fn render_customer(page: &mut String, c: &CustomerOverview) {
             page,
             agent.installed.iter().map(|p| {
                 let disabled = if p.enabled { "" } else { " (disabled)" };
-                format!("{} {}{}", escape(&p.name), escape(&p.version.to_string()), disabled)
+                format!(
+                    "{} {}{}",
+                    escape(&p.name),
+                    escape(&p.version.to_string()),
+                    disabled
+                )
             }),
         ),
         None => page.push_str("<span class=\"muted\">unknown</span>"),
@@ -180,6 +185,7 @@ fn list(page: &mut String, items: impl Iterator<Item = String>) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::db::overview::{AssignmentOverview, DeploymentOverview, PackageOverview};

@@ -175,8 +175,9 @@ pub fn plan(
     let root = Node::Customer(customer.to_owned());
     let solution = match resolve(&provider, root, ROOT_VERSION) {
         Ok(solution) => solution,
-        Err(PubGrubError::NoSolution(mut tree)) => {
-            tree.collapse_no_versions();
+        // Not collapsed: with the "no versions" facts folded away, a
+        // missing plugin would read as a bare assignment with no verdict.
+        Err(PubGrubError::NoSolution(tree)) => {
             let formatter = reason::Formatter::new(assignments);
             return Err(unsatisfiable(DefaultStringReporter::report_with_formatter(
                 &tree, &formatter,
@@ -191,7 +192,9 @@ pub fn plan(
                 .versions(&name)
                 .and_then(|versions| versions.get(&version))
                 .ok_or_else(|| {
-                    unsatisfiable(format!("the solver picked {name} {version}, which is not published"))
+                    unsatisfiable(format!(
+                        "the solver picked {name} {version}, which is not published"
+                    ))
                 })?;
             chosen.insert(name, (version, entry));
         }
@@ -216,7 +219,9 @@ pub fn plan(
 
 /// Kahn's algorithm over the chosen versions, always taking the
 /// alphabetically first package whose dependencies are all placed.
-fn install_order(chosen: &BTreeMap<String, (Version, &CatalogEntry)>) -> Result<Vec<String>, String> {
+fn install_order(
+    chosen: &BTreeMap<String, (Version, &CatalogEntry)>,
+) -> Result<Vec<String>, String> {
     let mut waiting: BTreeMap<&str, BTreeSet<&str>> = chosen
         .iter()
         .map(|(name, (_, entry))| {
@@ -316,10 +321,9 @@ impl DependencyProvider for Provider<'_> {
     ) -> Self::Priority {
         let fitting = match package {
             Node::Customer(_) => 1,
-            Node::Package(name) => self
-                .catalog
-                .versions(name)
-                .map_or(0, |versions| versions.keys().filter(|v| range.contains(v)).count()),
+            Node::Package(name) => self.catalog.versions(name).map_or(0, |versions| {
+                versions.keys().filter(|v| range.contains(v)).count()
+            }),
         };
         if fitting == 0 {
             return (u32::MAX, Reverse(0));
@@ -334,9 +338,10 @@ impl DependencyProvider for Provider<'_> {
     ) -> Result<Option<Version>, Infallible> {
         Ok(match package {
             Node::Customer(_) => range.contains(&ROOT_VERSION).then_some(ROOT_VERSION),
-            Node::Package(name) => self.catalog.versions(name).and_then(|versions| {
-                versions.keys().rev().find(|v| range.contains(v)).cloned()
-            }),
+            Node::Package(name) => self
+                .catalog
+                .versions(name)
+                .and_then(|versions| versions.keys().rev().find(|v| range.contains(v)).cloned()),
         })
     }
 
@@ -359,6 +364,7 @@ impl DependencyProvider for Provider<'_> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -373,7 +379,10 @@ mod tests {
         }
     }
 
-    fn catalog(items: &[(&str, &str, &[(&str, &str)])]) -> Catalog {
+    /// `(name, version, depends)` of one published version.
+    type Published<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+
+    fn catalog(items: &[Published<'_>]) -> Catalog {
         let mut c = Catalog::new();
         for (name, version, deps) in items {
             c.insert(name, Version::parse(version).unwrap(), entry(deps));
@@ -462,15 +471,33 @@ mod tests {
             ("goods", "1.0.0", &[("base", "^2")]),
             ("report", "1.0.0", &[("base", "^1")]),
         ]);
-        let err = plan("acme", &assign(&[("goods", "^1"), ("report", "=1.0.0")]), &c).unwrap_err();
-        for word in ["goods", "report", "base", ">=2.0.0, <3.0.0", ">=1.0.0, <2.0.0"] {
-            assert!(err.reason.contains(word), "{word} missing from: {}", err.reason);
+        let err = plan(
+            "acme",
+            &assign(&[("goods", "^1"), ("report", "=1.0.0")]),
+            &c,
+        )
+        .unwrap_err();
+        for word in [
+            "goods",
+            "report",
+            "base",
+            ">=2.0.0, <3.0.0",
+            ">=1.0.0, <2.0.0",
+        ] {
+            assert!(
+                err.reason.contains(word),
+                "{word} missing from: {}",
+                err.reason
+            );
         }
     }
 
     #[test]
     fn a_dependency_cycle_is_reported_not_ordered() {
-        let c = catalog(&[("a-plug", "1.0.0", &[("b-plug", "*")]), ("b-plug", "1.0.0", &[("a-plug", "*")])]);
+        let c = catalog(&[
+            ("a-plug", "1.0.0", &[("b-plug", "*")]),
+            ("b-plug", "1.0.0", &[("a-plug", "*")]),
+        ]);
         let err = plan("acme", &assign(&[("a-plug", "*")]), &c).unwrap_err();
         assert!(err.reason.contains("cycle"), "{}", err.reason);
     }

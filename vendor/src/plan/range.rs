@@ -95,11 +95,7 @@ fn comparator_range(c: &Comparator) -> Option<Ranges<Version>> {
     };
     // The lowest version of the next major, or of the next minor.
     let next_major = || major.checked_add(1).map(|m| lowest_prerelease(m, 0, 0));
-    let next_minor = |minor: u64| {
-        minor
-            .checked_add(1)
-            .map(|m| lowest_prerelease(major, m, 0))
-    };
+    let next_minor = |minor: u64| minor.checked_add(1).map(|m| lowest_prerelease(major, m, 0));
     Some(match c.op {
         Op::Exact | Op::Wildcard => match (c.minor, c.patch) {
             (Some(minor), Some(patch)) => Ranges::singleton(exact(minor, patch)),
@@ -117,6 +113,10 @@ fn comparator_range(c: &Comparator) -> Option<Ranges<Version>> {
             (None, _) => Ranges::higher_than(Version::new(major, 0, 0)),
         },
         Op::Less => match (c.minor, c.patch) {
+            // `<2.0.0` stops below 2.0.0's prereleases too.
+            (Some(minor), Some(patch)) if c.pre.is_empty() => {
+                Ranges::strictly_lower_than(lowest_prerelease(major, minor, patch))
+            }
             (Some(minor), Some(patch)) => Ranges::strictly_lower_than(exact(minor, patch)),
             (Some(minor), None) => Ranges::strictly_lower_than(lowest_prerelease(major, minor, 0)),
             (None, _) => Ranges::strictly_lower_than(lowest_prerelease(major, 0, 0)),
@@ -138,9 +138,7 @@ fn comparator_range(c: &Comparator) -> Option<Ranges<Version>> {
                 } else if minor > 0 {
                     next_minor(minor)
                 } else {
-                    patch
-                        .checked_add(1)
-                        .map(|p| lowest_prerelease(0, 0, p))
+                    patch.checked_add(1).map(|p| lowest_prerelease(0, 0, p))
                 };
                 span(exact(minor, patch), upper)
             }
@@ -224,6 +222,7 @@ pub fn display(ranges: &Ranges<Version>) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -346,10 +345,29 @@ mod tests {
             ">1.3.0-alpha, <2",
         ];
         let versions = [
-            "0.0.2", "0.0.3", "0.0.4", "0.2.3", "0.2.9", "0.3.0", "1.0.0", "1.2.0",
-            "1.2.0-beta.1", "1.2.0-beta.3", "1.2.2", "1.2.3", "1.2.4", "1.3.0-alpha",
-            "1.3.0-beta.1", "1.3.0-beta.2", "1.3.0", "1.5.0", "1.9.9", "2.0.0-rc.1",
-            "2.0.0-rc.2", "2.0.0", "3.1.4",
+            "0.0.2",
+            "0.0.3",
+            "0.0.4",
+            "0.2.3",
+            "0.2.9",
+            "0.3.0",
+            "1.0.0",
+            "1.2.0",
+            "1.2.0-beta.1",
+            "1.2.0-beta.3",
+            "1.2.2",
+            "1.2.3",
+            "1.2.4",
+            "1.3.0-alpha",
+            "1.3.0-beta.1",
+            "1.3.0-beta.2",
+            "1.3.0",
+            "1.5.0",
+            "1.9.9",
+            "2.0.0-rc.1",
+            "2.0.0-rc.2",
+            "2.0.0",
+            "3.1.4",
         ];
         let pre: BTreeSet<Triple> = versions
             .iter()

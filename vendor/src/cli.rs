@@ -124,6 +124,10 @@ pub enum CustomerCommand {
     Add {
         #[arg(required = true)]
         names: Vec<String>,
+        /// Also assign `PLUGIN=RANGE` to each of them (repeatable), in the
+        /// same transaction.
+        #[arg(long = "assign", value_name = "PLUGIN=RANGE")]
+        assign: Vec<String>,
     },
     /// List customers.
     List,
@@ -201,9 +205,19 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> Result<ExitCode, VendorError
             }
         }
         Command::Customer {
-            command: CustomerCommand::Add { names },
+            command: CustomerCommand::Add { names, assign },
         } => {
-            let issued = vendor.add_customers(&names).await?;
+            let mut pairs = Vec::with_capacity(assign.len());
+            for item in &assign {
+                let Some((plugin, range)) = item.split_once('=') else {
+                    return Err(VendorError::BadRange {
+                        range: item.clone(),
+                        reason: "--assign takes PLUGIN=RANGE, e.g. --assign goods=^1".into(),
+                    });
+                };
+                pairs.push((plugin.trim().to_owned(), range.trim().to_owned()));
+            }
+            let issued = vendor.add_customers(&names, &pairs).await?;
             for (name, token) in &issued {
                 line(out, format_args!("{name} {token}"))?;
             }

@@ -84,12 +84,25 @@ pub fn parse_range(range: &str) -> Result<VersionReq, VendorError> {
 }
 
 impl Vendor {
-    /// Adds customers in one transaction (all or none) and returns each
-    /// name with its new token, which is never shown again.
+    /// Adds customers in one transaction (all or none), each assigned the
+    /// `(plugin, range)` pairs in `assign`, and returns each name with its
+    /// new token, which is never shown again.
     pub async fn add_customers(
         &self,
         names: &[String],
+        assign: &[(String, String)],
     ) -> Result<Vec<(String, String)>, VendorError> {
+        let mut assignments = Vec::with_capacity(assign.len());
+        for (plugin, range) in assign {
+            if let Some(problem) = plugin_name_problem(plugin) {
+                return Err(VendorError::BadName {
+                    what: "plugin name",
+                    value: plugin.clone(),
+                    problem,
+                });
+            }
+            assignments.push((plugin.clone(), parse_range(range)?.to_string()));
+        }
         let mut seen = BTreeSet::new();
         for name in names {
             if let Some(problem) = customer_name_problem(name) {
@@ -118,7 +131,7 @@ impl Vendor {
             .iter()
             .map(|(name, token)| (name.clone(), token_hash(token)))
             .collect();
-        match rows::add_many(&self.db, &hashed).await {
+        match rows::add_many(&self.db, &hashed, &assignments).await {
             Err(DbError::Sql(e)) if crate::db::is_unique_violation(&e) => {
                 // Someone added one of them in the meantime.
                 Err(VendorError::CustomerExists(names.join(", ")))

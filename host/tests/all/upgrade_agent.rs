@@ -122,6 +122,15 @@ async fn pushed_releases_install_upgrade_and_fail_safely() {
         serves(&host, "1.1.0").await;
         let second = outcome_of(&vendor, "beta", "goods", "1.1.0").await;
         assert_eq!(second["outcome"], "success", "{kind}: {second:#}");
+        // The vendor's view of what beta runs follows the reports.
+        let status = vendor.status("beta");
+        let installed = &status["customers"][0]["agent"]["installed"];
+        assert!(
+            installed.as_array().is_some_and(|list| list
+                .iter()
+                .any(|p| p["name"] == "goods" && p["version"] == "1.1.0")),
+            "{kind}: {status:#}"
+        );
         let items: Value = host
             .get("/p/goods/api/items")
             .await

@@ -40,8 +40,13 @@ pub async fn existing_names(db: &Db, names: &[String]) -> Result<BTreeSet<String
         .collect())
 }
 
-/// Inserts every `(name, token_sha256)` in one transaction: all or none.
-pub async fn add_many(db: &Db, customers: &[(String, String)]) -> Result<(), DbError> {
+/// Inserts every `(name, token_sha256)`, each with the `(plugin, range)`
+/// assignments, in one transaction: all or none.
+pub async fn add_many(
+    db: &Db,
+    customers: &[(String, String)],
+    assignments: &[(String, String)],
+) -> Result<(), DbError> {
     let now = now_ms();
     let mut conn = db.pool().acquire().await?;
     let mut tx = conn.begin().await?;
@@ -54,6 +59,19 @@ pub async fn add_many(db: &Db, customers: &[(String, String)]) -> Result<(), DbE
             query = query.bind(name).bind(token_hash).bind(now);
         }
         query.execute(&mut *tx).await?;
+        for (plugin, range) in assignments {
+            let names = placeholders(chunk.len());
+            let text = format!(
+                "INSERT INTO assignments (customer_id, plugin, version_range, assigned_at) \
+                 SELECT id, ?, ?, ? FROM customers WHERE name IN ({names})"
+            );
+            let sql = db.sql(&text);
+            let mut query = sqlx::query(&sql).bind(plugin).bind(range).bind(now);
+            for (name, _) in chunk {
+                query = query.bind(name);
+            }
+            query.execute(&mut *tx).await?;
+        }
     }
     tx.commit().await?;
     Ok(())

@@ -491,6 +491,50 @@ pub async fn record_hello(db: &Db, customer_id: i64, hello: &Hello<'_>) -> Resul
     Ok(())
 }
 
+/// Moves one package of the customer's reported installed set to `version`
+/// (adding it if new), after the agent reported that package installed, so
+/// the status page is current without waiting for the next `hello`.
+pub async fn record_installed(
+    db: &Db,
+    customer_id: i64,
+    name: &str,
+    version: &semver::Version,
+) -> Result<(), DbError> {
+    let mut conn = db.pool().acquire().await?;
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    let row: Option<(String,)> =
+        sqlx::query_as(&db.sql("SELECT installed FROM agent_hellos WHERE customer_id = ?"))
+            .bind(customer_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some((installed,)) = row else {
+        return Ok(());
+    };
+    let mut installed: Vec<plinth_package::protocol::InstalledPackage> =
+        serde_json::from_str(&installed).map_err(|e| {
+            DbError::Corrupt(format!("the installed set of customer {customer_id}: {e}"))
+        })?;
+    match installed.iter_mut().find(|p| p.name == name) {
+        Some(package) => package.version = version.clone(),
+        None => installed.push(plinth_package::protocol::InstalledPackage {
+            name: name.to_owned(),
+            version: version.clone(),
+            enabled: true,
+        }),
+    }
+    installed.sort_by(|a, b| a.name.cmp(&b.name));
+    let json = serde_json::to_string(&installed).map_err(|e| {
+        DbError::Corrupt(format!("the installed set of customer {customer_id}: {e}"))
+    })?;
+    sqlx::query(&db.sql("UPDATE agent_hellos SET installed = ? WHERE customer_id = ?"))
+        .bind(json)
+        .bind(customer_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Records that the customer's last connection closed.
 pub async fn record_disconnect(db: &Db, customer_id: i64) -> Result<(), DbError> {
     sqlx::query(

@@ -18,7 +18,9 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use plinth_package::protocol::{AgentMessage, PROTOCOL_VERSION, StatusReport, VendorMessage};
+use plinth_package::protocol::{
+    AgentMessage, PROTOCOL_VERSION, PackageState, StatusReport, VendorMessage,
+};
 use tokio::time::{Instant, timeout, timeout_at};
 
 use super::AppState;
@@ -288,6 +290,14 @@ impl Connection {
         }
         match deployments::record_report(db, self.customer.id, &report).await {
             Ok(stored) => {
+                if stored
+                    && report.state == PackageState::Success
+                    && let (Some(name), Some(version)) = (&report.package, &report.version)
+                    && let Err(error) =
+                        deployments::record_installed(db, self.customer.id, name, version).await
+                {
+                    tracing::error!(%error, "cannot update the reported installed set");
+                }
                 if stored && report.state.is_final() {
                     tracing::info!(
                         customer = %self.customer.name,

@@ -183,7 +183,7 @@ async fn adding_customers_is_all_or_nothing() {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        let err = tv.vendor.add_customers(&names).await.unwrap_err();
+        let err = tv.vendor.add_customers(&names, &[]).await.unwrap_err();
         assert!(
             matches!(err, VendorError::CustomerExists(ref n) if n == "acme"),
             "{err}"
@@ -194,14 +194,14 @@ async fn adding_customers_is_all_or_nothing() {
         ));
         let err = tv
             .vendor
-            .add_customers(&["Bad Name".to_string()])
+            .add_customers(&["Bad Name".to_string()], &[])
             .await
             .unwrap_err();
         assert!(err.to_string().contains("lowercase"), "{err}");
 
         // Many at once, one transaction, tokens all distinct.
         let many: Vec<String> = (0..1200).map(|i| format!("c-{i:05}")).collect();
-        let issued = tv.vendor.add_customers(&many).await.unwrap();
+        let issued = tv.vendor.add_customers(&many, &[]).await.unwrap();
         assert_eq!(issued.len(), 1200);
         let tokens: std::collections::BTreeSet<&String> = issued.iter().map(|(_, t)| t).collect();
         assert_eq!(tokens.len(), 1200);
@@ -212,6 +212,34 @@ async fn adding_customers_is_all_or_nothing() {
             .unwrap()
             .unwrap();
         assert_eq!(found.name, "c-00777");
+    }
+}
+
+#[tokio::test]
+async fn customers_added_with_assignments_have_plans_at_once() {
+    for db in all_dbs().await {
+        let tv = TestVendor::new(db).await;
+        tv.publish("goods", "1.2.0", &[]).await;
+        let names: Vec<String> = (0..600).map(|i| format!("shop-{i:04}")).collect();
+        let assign = [("goods".to_string(), "^1".to_string())];
+        tv.vendor.add_customers(&names, &assign).await.unwrap();
+        for name in ["shop-0000", "shop-0599"] {
+            let customer = tv.vendor.customer(name).await.unwrap();
+            let plan = tv.vendor.plan_of(&customer).await.unwrap().unwrap();
+            assert_eq!(plan.to_string(), "goods 1.2.0", "{name}");
+        }
+        // A bad range refuses the whole call and adds nobody.
+        let bad = [("goods".to_string(), "one".to_string())];
+        let err = tv
+            .vendor
+            .add_customers(&["late".to_string()], &bad)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, VendorError::BadRange { .. }), "{err}");
+        assert!(matches!(
+            tv.vendor.customer("late").await,
+            Err(VendorError::UnknownCustomer(_))
+        ));
     }
 }
 

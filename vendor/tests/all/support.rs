@@ -174,7 +174,7 @@ impl TestVendor {
     pub async fn customers(&self, names: &[&str]) -> Vec<String> {
         let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         self.vendor
-            .add_customers(&names)
+            .add_customers(&names, &[])
             .await
             .expect("add customers")
             .into_iter()

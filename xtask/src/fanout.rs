@@ -52,7 +52,10 @@ pub fn run(args: &[String]) -> Result<()> {
         vec![1_000, 10_000]
     } else {
         args.iter()
-            .map(|a| a.parse().with_context(|| format!("`{a}` is not a number of agents")))
+            .map(|a| {
+                a.parse()
+                    .with_context(|| format!("`{a}` is not a number of agents"))
+            })
             .collect::<Result<_>>()?
     };
     let results = measure(&sizes)?;
@@ -147,8 +150,12 @@ async fn drive(
     let (offer_tx, mut offer_rx) = tokio::sync::mpsc::channel::<Instant>(agents);
     let started = Instant::now();
     for token in tokens {
-        let (url, gate, connected_tx, offer_tx) =
-            (url.clone(), gate.clone(), connected_tx.clone(), offer_tx.clone());
+        let (url, gate, connected_tx, offer_tx) = (
+            url.clone(),
+            gate.clone(),
+            connected_tx.clone(),
+            offer_tx.clone(),
+        );
         tokio::spawn(async move {
             let permit = gate.acquire_owned().await;
             let socket = connect(&url, &token).await;
@@ -222,9 +229,12 @@ async fn connect(url: &str, token: &str) -> Result<Socket> {
     request
         .headers_mut()
         .insert("authorization", format!("Bearer {token}").parse()?);
-    let (mut ws, _) = tokio::time::timeout(Duration::from_secs(60), tokio_tungstenite::connect_async(request))
-        .await
-        .context("websocket handshake timed out")??;
+    let (mut ws, _) = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio_tungstenite::connect_async(request),
+    )
+    .await
+    .context("websocket handshake timed out")??;
     let hello = AgentMessage::Hello {
         protocol: PROTOCOL_VERSION,
         agent_version: "bench".into(),

@@ -164,6 +164,7 @@ impl VendorMessage {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

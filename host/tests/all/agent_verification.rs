@@ -174,3 +174,55 @@ async fn replayed_and_repeated_offers_are_not_applied_again() {
     assert_eq!(installs, 1, "hello installed exactly once: {journal:#}");
     host.stop().await;
 }
+
+#[tokio::test]
+async fn a_refused_token_stops_the_agent_until_an_operator_restarts_it() {
+    let vendor = StandInVendor::start().await;
+    let db = TestDb::create(DbKind::Sqlite).await.expect("sqlite");
+    let data = tempfile::tempdir().expect("temp dir");
+    let host = TestHost::start(agent_config(
+        &db,
+        data.path(),
+        &vendor.endpoint(),
+        "acme",
+        "not-the-token",
+        &vendor.key.public_hex(),
+    ))
+    .await
+    .expect("host starts");
+    let stopped = |host: &TestHost| {
+        let agent = host.host.agent.snapshot();
+        async move {
+            match agent.connection {
+                plinth_host::agent::ConnectionState::Stopped { reason } => Some(reason),
+                _ => None,
+            }
+        }
+    };
+    let reason = eventually("the agent to stop", Duration::from_secs(10), || {
+        stopped(&host)
+    })
+    .await;
+    assert!(reason.contains("401"), "{reason}");
+    assert!(reason.contains("final"), "{reason}");
+    let attempts = vendor.attempts();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(vendor.attempts(), attempts, "a 4xx is not retried");
+
+    // The operator's restart tries once more, and stops again.
+    let (status, _) = host.admin().post("/agent/reconnect").await;
+    assert_eq!(status, 200);
+    eventually("one more attempt", Duration::from_secs(10), || {
+        let more = vendor.attempts() > attempts;
+        async move { more.then_some(()) }
+    })
+    .await;
+    eventually("the agent to stop again", Duration::from_secs(10), || {
+        stopped(&host)
+    })
+    .await;
+    let (_, agent) = host.admin().get("/agent").await;
+    assert_eq!(agent["connection"]["state"], "stopped", "{agent:#}");
+    assert_eq!(agent["connected"], false);
+    host.stop().await;
+}

@@ -31,6 +31,8 @@ struct Shared {
     packages: HashMap<String, (Vec<u8>, usize)>,
     reports: Vec<StatusReport>,
     hellos: usize,
+    /// Upgrade requests, authorised or not.
+    attempts: usize,
 }
 
 pub struct StandInVendor {
@@ -116,6 +118,11 @@ impl StandInVendor {
         self.shared.lock().expect("lock").offers = offers;
     }
 
+    /// Websocket upgrade requests received so far.
+    pub fn attempts(&self) -> usize {
+        self.shared.lock().expect("lock").attempts
+    }
+
     pub fn reports(&self) -> Vec<StatusReport> {
         self.shared.lock().expect("lock").reports.clone()
     }
@@ -151,6 +158,7 @@ async fn socket(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    shared.lock().expect("lock").attempts += 1;
     if !authorised(&headers) {
         return StatusCode::UNAUTHORIZED.into_response();
     }

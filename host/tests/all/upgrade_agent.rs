@@ -154,9 +154,16 @@ async fn pushed_releases_install_upgrade_and_fail_safely() {
             "{kind}: 1.1.0 keeps serving"
         );
 
-        // The host's own view of the agent says the same.
-        let (status, agent) = host.admin().get("/agent").await;
-        assert_eq!(status, 200);
+        // The host's own view of the agent says the same, once its last
+        // report is acknowledged (the vendor marks the deployment failed as
+        // soon as the package's failure arrives, a moment before).
+        let agent = eventually("the agent's final state", LIMIT, || async {
+            let (status, agent) = host.admin().get("/agent").await;
+            assert_eq!(status, 200);
+            (agent["last_offer"]["outcome"] != "applying" && agent["unacknowledged_reports"] == 0)
+                .then_some(agent)
+        })
+        .await;
         assert_eq!(agent["connected"], true, "{kind}: {agent:#}");
         assert_eq!(
             agent["last_offer"]["outcome"], "failure",

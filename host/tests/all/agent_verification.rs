@@ -10,7 +10,7 @@ use std::time::Duration;
 use plinth_package::VendorKey;
 use plinth_package::protocol::PackageState;
 
-use crate::support::{DbKind, TestDb, TestHost, agent_config, eventually, package};
+use crate::support::{DbKind, TestDb, TestHost, agent_host, eventually, package};
 use crate::vendor_standin::{StandInVendor, TOKEN};
 
 fn now() -> i64 {
@@ -21,16 +21,15 @@ fn now() -> i64 {
 }
 
 async fn host_for(vendor: &StandInVendor, db: &TestDb, data: &std::path::Path) -> TestHost {
-    TestHost::start(agent_config(
+    agent_host(
         db,
         data,
         &vendor.endpoint(),
         "acme",
         TOKEN,
         &vendor.key.public_hex(),
-    ))
+    )
     .await
-    .expect("host starts")
 }
 
 fn reason(state: &PackageState) -> String {
@@ -180,16 +179,15 @@ async fn a_refused_token_stops_the_agent_until_an_operator_restarts_it() {
     let vendor = StandInVendor::start().await;
     let db = TestDb::create(DbKind::Sqlite).await.expect("sqlite");
     let data = tempfile::tempdir().expect("temp dir");
-    let host = TestHost::start(agent_config(
+    let host = agent_host(
         &db,
         data.path(),
         &vendor.endpoint(),
         "acme",
         "not-the-token",
         &vendor.key.public_hex(),
-    ))
-    .await
-    .expect("host starts");
+    )
+    .await;
     let stopped = |host: &TestHost| {
         let agent = host.host.agent.snapshot();
         async move {

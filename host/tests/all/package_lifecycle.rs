@@ -6,30 +6,8 @@
 use serde_json::{Value, json};
 
 use crate::support::{
-    Admin, TestHost, all_dbs, derived_package, package, served_version, test_config,
+    Admin, TestHost, all_dbs, broken_goods_1_2, package, served_version, test_config,
 };
-
-/// A 1.2.0 whose second migration fails (the column already exists), after
-/// a first one that would have succeeded: on dialects with transactional
-/// DDL neither stays.
-fn broken_goods_1_2() -> Vec<u8> {
-    let mut extra = Vec::new();
-    for dialect in ["sqlite", "postgres", "mysql"] {
-        extra.push((
-            format!("sql/{dialect}/0003_add_note.sql"),
-            "ALTER TABLE {{prefix}}items ADD COLUMN note VARCHAR(100);".to_owned(),
-        ));
-        extra.push((
-            format!("sql/{dialect}/0004_broken.sql"),
-            "ALTER TABLE {{prefix}}items ADD COLUMN category VARCHAR(40);".to_owned(),
-        ));
-    }
-    let extra: Vec<(&str, &str)> = extra
-        .iter()
-        .map(|(p, c)| (p.as_str(), c.as_str()))
-        .collect();
-    derived_package("goods-1.1.0", "1.2.0", &extra)
-}
 
 #[tokio::test]
 async fn install_upgrade_fail_and_rollback_keep_data_and_one_serving_version() {

@@ -329,6 +329,28 @@ pub fn derived_package(base: &str, version: &str, extra: &[(&str, &str)]) -> Vec
     plinth_package::pack_dir(dir.path()).expect("pack")
 }
 
+/// A 1.2.0 whose second migration fails (the column already exists), after
+/// a first one that would have succeeded: on dialects with transactional
+/// DDL neither stays.
+pub fn broken_goods_1_2() -> Vec<u8> {
+    let mut extra = Vec::new();
+    for dialect in ["sqlite", "postgres", "mysql"] {
+        extra.push((
+            format!("sql/{dialect}/0003_add_note.sql"),
+            "ALTER TABLE {{prefix}}items ADD COLUMN note VARCHAR(100);".to_owned(),
+        ));
+        extra.push((
+            format!("sql/{dialect}/0004_broken.sql"),
+            "ALTER TABLE {{prefix}}items ADD COLUMN category VARCHAR(40);".to_owned(),
+        ));
+    }
+    let extra: Vec<(&str, &str)> = extra
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    derived_package("goods-1.1.0", "1.2.0", &extra)
+}
+
 /// The admin API of a test host.
 pub struct Admin<'a> {
     host: &'a TestHost,
@@ -438,4 +460,20 @@ where
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A host whose upgrade agent talks to `endpoint` (see [`agent_config`]).
+pub async fn agent_host(
+    db: &TestDb,
+    data_dir: &Path,
+    endpoint: &str,
+    customer: &str,
+    token: &str,
+    public_key: &str,
+) -> TestHost {
+    TestHost::start(agent_config(
+        db, data_dir, endpoint, customer, token, public_key,
+    ))
+    .await
+    .expect("host starts")
 }

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::support::{
-    DbKind, TestDb, TestHost, agent_config, all_dbs, derived_package, eventually, package,
-    served_version,
+    DbKind, TestDb, TestHost, agent_host, all_dbs, broken_goods_1_2, derived_package, eventually,
+    package, served_version,
 };
 use crate::vendor_process::{CuttingProxy, VendorProcess};
 
@@ -61,22 +61,6 @@ async fn serves(host: &TestHost, version: &str) {
     .await;
 }
 
-/// A goods 1.2.0 whose migration fails (the column exists already).
-fn broken_goods() -> Vec<u8> {
-    let mut extra = Vec::new();
-    for dialect in ["sqlite", "postgres", "mysql"] {
-        extra.push((
-            format!("sql/{dialect}/0003_broken.sql"),
-            "ALTER TABLE {{prefix}}items ADD COLUMN category VARCHAR(40);".to_owned(),
-        ));
-    }
-    let extra: Vec<(&str, &str)> = extra
-        .iter()
-        .map(|(p, c)| (p.as_str(), c.as_str()))
-        .collect();
-    derived_package("goods-1.1.0", "1.2.0", &extra)
-}
-
 #[tokio::test]
 async fn pushed_releases_install_upgrade_and_fail_safely() {
     for db in all_dbs().await {
@@ -89,16 +73,15 @@ async fn pushed_releases_install_upgrade_and_fail_safely() {
         vendor.ok(&["push", "beta"]);
 
         let data = tempfile::tempdir().expect("temp dir");
-        let host = TestHost::start(agent_config(
+        let host = agent_host(
             &db,
             data.path(),
             &vendor.endpoint(),
             "beta",
             &token,
             &vendor.public_key,
-        ))
-        .await
-        .expect("host starts");
+        )
+        .await;
         serves(&host, "1.0.0").await;
         let first = outcome_of(&vendor, "beta", "goods", "1.0.0").await;
         assert_eq!(first["outcome"], "success", "{kind}: {first:#}");
@@ -139,13 +122,13 @@ async fn pushed_releases_install_upgrade_and_fail_safely() {
             .expect("items JSON");
         assert!(items.to_string().contains("A-1"), "{kind}: {items}");
 
-        vendor.publish("goods-1.2.0.zip", &broken_goods());
+        vendor.publish("goods-1.2.0.zip", &broken_goods_1_2());
         vendor.ok(&["push", "beta"]);
         let third = outcome_of(&vendor, "beta", "goods", "1.2.0").await;
         assert_eq!(third["outcome"], "failure", "{kind}: {third:#}");
         let reason = third.to_string();
         assert!(
-            reason.contains("0003_broken.sql") || reason.contains("category"),
+            reason.contains("0004_broken.sql") || reason.contains("category"),
             "{kind}: the vendor's record names the failing migration: {third:#}"
         );
         assert_eq!(
@@ -193,16 +176,15 @@ async fn a_download_cut_mid_body_resumes_with_a_range_request() {
 
     let db = TestDb::create(DbKind::Sqlite).await.expect("sqlite");
     let data = tempfile::tempdir().expect("temp dir");
-    let host = TestHost::start(agent_config(
+    let host = agent_host(
         &db,
         data.path(),
         &proxy.endpoint(),
         "beta",
         &token,
         &vendor.public_key,
-    ))
-    .await
-    .expect("host starts");
+    )
+    .await;
     serves(&host, "1.0.0").await;
 
     let downloads = proxy.downloads();
@@ -233,16 +215,15 @@ async fn the_agent_reconnects_to_a_restarted_vendor_within_its_backoff_bound() {
     let token = vendor.add_customer("beta");
     let db = TestDb::create(DbKind::Sqlite).await.expect("sqlite");
     let data = tempfile::tempdir().expect("temp dir");
-    let host = TestHost::start(agent_config(
+    let host = agent_host(
         &db,
         data.path(),
         &vendor.endpoint(),
         "beta",
         &token,
         &vendor.public_key,
-    ))
-    .await
-    .expect("host starts");
+    )
+    .await;
     let connected = |host: &TestHost| {
         let state = host.host.agent.snapshot();
         async move { state.connected.then_some(state.connections) }
@@ -283,16 +264,15 @@ async fn tampered_package_downgrade_and_foreign_key_are_refused() {
     vendor.ok(&["push", "beta"]);
     let db = TestDb::create(DbKind::Sqlite).await.expect("sqlite");
     let data = tempfile::tempdir().expect("temp dir");
-    let host = TestHost::start(agent_config(
+    let host = agent_host(
         &db,
         data.path(),
         &vendor.endpoint(),
         "beta",
         &token,
         &other_key,
-    ))
-    .await
-    .expect("host starts");
+    )
+    .await;
     let refused = outcome_of(&vendor, "beta", "goods", "1.0.0").await;
     assert_eq!(refused["outcome"], "failure");
     assert!(refused.to_string().contains("signed by key"), "{refused:#}");
@@ -304,16 +284,15 @@ async fn tampered_package_downgrade_and_foreign_key_are_refused() {
     vendor.ok(&["push", "beta"]);
     let db = TestDb::create(DbKind::Sqlite).await.expect("sqlite");
     let data = tempfile::tempdir().expect("temp dir");
-    let host = TestHost::start(agent_config(
+    let host = agent_host(
         &db,
         data.path(),
         &vendor.endpoint(),
         "beta",
         &token,
         &vendor.public_key,
-    ))
-    .await
-    .expect("host starts");
+    )
+    .await;
     serves(&host, "1.1.0").await;
 
     // A downgrade offer is refused before any download.
@@ -386,16 +365,15 @@ async fn each_customer_receives_only_its_own_fork() {
     for (customer, token) in [("acme", &acme), ("beta", &beta)] {
         let db = TestDb::create(DbKind::Sqlite).await.expect("sqlite");
         let data = tempfile::tempdir().expect("temp dir");
-        let host = TestHost::start(agent_config(
+        let host = agent_host(
             &db,
             data.path(),
             &vendor.endpoint(),
             customer,
             token,
             &vendor.public_key,
-        ))
-        .await
-        .expect("host starts");
+        )
+        .await;
         hosts.push((customer, host, db, data));
     }
     for (customer, host, ..) in &hosts {

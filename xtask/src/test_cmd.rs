@@ -1,7 +1,8 @@
 //! `cargo xtask test`: the whole test suite, as CI runs it.
 //!
-//! Builds the example plugins first (the host's integration tests load
-//! them), then runs every host-target test in the workspace. The SQL-facing
+//! Builds the example plugins (the host's integration tests load them) and
+//! the `plinth-vendor` binary (the upgrade-agent tests run it as a
+//! process) first, then runs every host-target test in the workspace. The SQL-facing
 //! tests create their own databases on the PostgreSQL and MariaDB servers
 //! when they answer (set `PLINTH_TEST_POSTGRES_URL` / `PLINTH_TEST_MYSQL_URL`
 //! to point elsewhere); without them they run on SQLite alone and say so,

@@ -5,10 +5,12 @@
 //! errors carrying the request id (500, or 504 when it ran out of time);
 //! the details go to the log with the plugin's name.
 
-use axum::body::Body;
+use axum::body::{Body, HttpBody};
 use axum::extract::{Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 
 use super::request_id::RequestId;
 use super::{ApiError, AppState};
@@ -39,33 +41,23 @@ async fn dispatch(state: &AppState, request: Request) -> Result<Response, ApiErr
         .cloned()
         .unwrap_or_else(RequestId::generate);
     let limit = state.config().server.body_limit_bytes;
-    let body = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("request bodies are limited to {limit} bytes"),
-        )
-    })?;
+    // Most requests (every GET) have no body: skip collecting one.
+    let body = if body.is_end_stream() {
+        Bytes::new()
+    } else {
+        axum::body::to_bytes(body, limit).await.map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("request bodies are limited to {limit} bytes"),
+            )
+        })?
+    };
 
     match &plugin.component {
         LoadedComponent::Plinth(component) => {
-            let wit = WitRequest {
-                method: parts.method.as_str().to_owned(),
-                path: format!("/{rest}"),
-                query: parts.uri.query().unwrap_or_default().to_owned(),
-                headers: parts
-                    .headers
-                    .iter()
-                    .map(|(name, value)| WitHeader {
-                        name: name.as_str().to_owned(),
-                        value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                    })
-                    .collect(),
-                body: body.to_vec(),
-                request_id: request_id.as_str().to_owned(),
-            };
             let answer = component
-                .handle(&wit)
+                .handle(|wit| fill_request(wit, &parts, rest, &body, &request_id))
                 .await
                 .map_err(|e| call_error(e, &request_id))?;
             Ok(into_response(plugin.name(), answer))
@@ -100,6 +92,42 @@ async fn dispatch(state: &AppState, request: Request) -> Result<Response, ApiErr
             Ok(response.map(Body::new))
         }
     }
+}
+
+/// Writes the request into the warm instance's buffer, reusing its
+/// allocations: every field is overwritten.
+fn fill_request(wit: &mut WitRequest, parts: &Parts, rest: &str, body: &[u8], id: &RequestId) {
+    fn set(field: &mut String, value: &str) {
+        field.clear();
+        field.push_str(value);
+    }
+    set(&mut wit.method, parts.method.as_str());
+    wit.path.clear();
+    wit.path.push('/');
+    wit.path.push_str(rest);
+    set(&mut wit.query, parts.uri.query().unwrap_or_default());
+    wit.headers.truncate(parts.headers.len());
+    for (i, (name, value)) in parts.headers.iter().enumerate() {
+        // Header values are nearly always ASCII: check that first, as
+        // `from_utf8_lossy` walks the bytes more slowly.
+        let value = match value.to_str() {
+            Ok(ascii) => std::borrow::Cow::Borrowed(ascii),
+            Err(_) => String::from_utf8_lossy(value.as_bytes()),
+        };
+        match wit.headers.get_mut(i) {
+            Some(header) => {
+                set(&mut header.name, name.as_str());
+                set(&mut header.value, &value);
+            }
+            None => wit.headers.push(WitHeader {
+                name: name.as_str().to_owned(),
+                value: value.into_owned(),
+            }),
+        }
+    }
+    wit.body.clear();
+    wit.body.extend_from_slice(body);
+    set(&mut wit.request_id, id.as_str());
 }
 
 fn call_error(error: CallError, request_id: &RequestId) -> ApiError {
@@ -162,10 +190,11 @@ fn into_response(plugin: &str, answer: WitResponse) -> Response {
         if is_hop_by_hop(&header.name) {
             continue;
         }
-        // `from_bytes` lower-cases as it parses.
+        // `from_bytes` lower-cases as it parses; the value takes over the
+        // lifted string's buffer instead of copying it.
         match (
             HeaderName::from_bytes(header.name.as_bytes()),
-            HeaderValue::from_str(&header.value),
+            HeaderValue::from_maybe_shared(Bytes::from(header.value)),
         ) {
             (Ok(name), Ok(value)) => {
                 headers.append(name, value);

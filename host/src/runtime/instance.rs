@@ -8,7 +8,10 @@
 //! [`MAX_CALLS_PER_INSTANCE`] calls (which bounds what a slow leak in guest
 //! memory can grow to).
 
+use std::future::Future;
+use std::pin::pin;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
 use sqlx::Any;
@@ -38,6 +41,26 @@ struct WarmInstance {
     store: Store<PluginState>,
     plugin: Plugin,
     calls: u32,
+    /// The request passed to `handle`, refilled per call so its strings,
+    /// header list and body keep their allocations.
+    request: WitRequest,
+}
+
+/// A request body buffer larger than this is not kept for the next call.
+const KEEP_BODY_BYTES: usize = 64 * 1024;
+
+/// A kept request with more headers than this is not kept either.
+const KEEP_HEADERS: usize = 64;
+
+fn empty_request() -> WitRequest {
+    WitRequest {
+        method: String::new(),
+        path: String::new(),
+        query: String::new(),
+        headers: Vec::new(),
+        body: Vec::new(),
+        request_id: String::new(),
+    }
 }
 
 /// What an install, task or event hook returned.
@@ -47,10 +70,17 @@ pub type HookOutcome = Result<(), String>;
 pub type InstallTx = sqlx::Transaction<'static, Any>;
 
 enum Call<'a> {
-    Handle(&'a WitRequest),
-    Install { from: Option<&'a str>, to: &'a str },
+    /// Fills the instance's request buffer, which is then handled.
+    Handle(&'a mut (dyn FnMut(&mut WitRequest) + Send + Sync)),
+    Install {
+        from: Option<&'a str>,
+        to: &'a str,
+    },
     RunTask(&'a str),
-    OnEvent { topic: &'a str, payload: &'a str },
+    OnEvent {
+        topic: &'a str,
+        payload: &'a str,
+    },
 }
 
 enum CallOutput {
@@ -66,7 +96,10 @@ pub struct PlinthComponent {
     memory_limit_bytes: usize,
     call_timeout: Duration,
     task_timeout: Duration,
-    idle: Mutex<Vec<WarmInstance>>,
+    /// Boxed so checkout and checkin move a pointer, not the instance
+    /// (a `Store` and its kept request buffer) in and out of the lock.
+    #[allow(clippy::vec_box)]
+    idle: Mutex<Vec<Box<WarmInstance>>>,
     permits: Semaphore,
     max_idle: usize,
 }
@@ -101,16 +134,15 @@ impl PlinthComponent {
         self.idle.lock().map(|v| v.len()).unwrap_or(0)
     }
 
-    /// Handles one HTTP request.
-    pub async fn handle(&self, request: &WitRequest) -> Result<WitResponse, CallError> {
-        let request_id: Arc<str> = Arc::from(request.request_id.as_str());
+    /// Handles one HTTP request. `fill` writes the request into a buffer
+    /// the instance keeps (every field is to be overwritten), so building it
+    /// reuses the previous request's allocations.
+    pub async fn handle(
+        &self,
+        mut fill: impl FnMut(&mut WitRequest) + Send + Sync,
+    ) -> Result<WitResponse, CallError> {
         let (result, _) = self
-            .call(
-                Call::Handle(request),
-                Some(request_id),
-                self.call_timeout,
-                None,
-            )
+            .call(Call::Handle(&mut fill), self.call_timeout, None)
             .await;
         match result? {
             CallOutput::Response(response) => Ok(response),
@@ -128,31 +160,21 @@ impl PlinthComponent {
         to: &str,
     ) -> (Result<HookOutcome, CallError>, Option<InstallTx>) {
         let (result, tx) = self
-            .call(
-                Call::Install { from, to },
-                None,
-                self.task_timeout,
-                Some(tx),
-            )
+            .call(Call::Install { from, to }, self.task_timeout, Some(tx))
             .await;
         (result.and_then(|o| self.hook(o)), tx)
     }
 
     /// Runs a task declared in the manifest.
     pub async fn run_task(&self, name: &str, budget: Duration) -> Result<HookOutcome, CallError> {
-        let (result, _) = self.call(Call::RunTask(name), None, budget, None).await;
+        let (result, _) = self.call(Call::RunTask(name), budget, None).await;
         result.and_then(|o| self.hook(o))
     }
 
     /// Delivers an event the manifest subscribes to.
     pub async fn on_event(&self, topic: &str, payload: &str) -> Result<HookOutcome, CallError> {
         let (result, _) = self
-            .call(
-                Call::OnEvent { topic, payload },
-                None,
-                self.call_timeout,
-                None,
-            )
+            .call(Call::OnEvent { topic, payload }, self.call_timeout, None)
             .await;
         result.and_then(|o| self.hook(o))
     }
@@ -173,8 +195,7 @@ impl PlinthComponent {
 
     async fn call(
         &self,
-        call: Call<'_>,
-        request_id: Option<Arc<str>>,
+        mut call: Call<'_>,
         budget: Duration,
         install_tx: Option<InstallTx>,
     ) -> (Result<CallOutput, CallError>, Option<InstallTx>) {
@@ -202,7 +223,11 @@ impl PlinthComponent {
         };
 
         let state = warm.store.data_mut();
-        state.call.request_id = request_id;
+        state.call.request_id.clear();
+        if let Call::Handle(fill) = &mut call {
+            fill(&mut warm.request);
+            state.call.request_id.push_str(&warm.request.request_id);
+        }
         state.call.ticks = 0;
         state.call.max_ticks = ticks_for(budget);
         state.call.install_tx = install_tx;
@@ -211,26 +236,33 @@ impl PlinthComponent {
         // The epoch callback bounds CPU; this bounds wall time spent waiting
         // on the database or the executor as well.
         let wall = budget * 3 + Duration::from_secs(1);
-        let result =
-            tokio::time::timeout(wall, Self::invoke(&mut warm.plugin, &mut warm.store, &call))
-                .await;
+        let result = with_wall_limit(
+            wall,
+            Self::invoke(&mut warm.plugin, &mut warm.store, &call, &warm.request),
+        )
+        .await;
         let tx = warm.store.data_mut().call.install_tx.take();
-        warm.store.data_mut().call.request_id = None;
+        warm.store.data_mut().call.request_id.clear();
+        if warm.request.body.capacity() > KEEP_BODY_BYTES
+            || warm.request.headers.len() > KEEP_HEADERS
+        {
+            warm.request = empty_request();
+        }
 
         match result {
-            Ok(Ok(output)) => {
+            Some(Ok(output)) => {
                 warm.calls += 1;
                 if tx.is_none() {
                     self.checkin(warm);
                 }
                 (Ok(output), tx)
             }
-            Ok(Err(error)) => {
+            Some(Err(error)) => {
                 let error = self.classify(error, budget);
                 tracing::error!(plugin = %self.identity.name, version = %self.identity.version, error = %error, "plugin call failed; instance discarded");
                 (Err(error), tx)
             }
-            Err(_) => (
+            None => (
                 Err(CallError::Timeout {
                     plugin: self.identity.name.clone(),
                     after_ms: wall.as_millis() as u64,
@@ -244,9 +276,10 @@ impl PlinthComponent {
         plugin: &mut Plugin,
         store: &mut Store<PluginState>,
         call: &Call<'_>,
+        request: &WitRequest,
     ) -> wasmtime::Result<CallOutput> {
         Ok(match call {
-            Call::Handle(request) => CallOutput::Response(
+            Call::Handle(_) => CallOutput::Response(
                 plugin
                     .plinth_plugin_handler()
                     .call_handle(&mut *store, request)
@@ -273,11 +306,11 @@ impl PlinthComponent {
         })
     }
 
-    fn checkout(&self) -> Option<WarmInstance> {
+    fn checkout(&self) -> Option<Box<WarmInstance>> {
         self.idle.lock().ok()?.pop()
     }
 
-    fn checkin(&self, warm: WarmInstance) {
+    fn checkin(&self, warm: Box<WarmInstance>) {
         if warm.calls >= MAX_CALLS_PER_INSTANCE {
             return;
         }
@@ -288,7 +321,7 @@ impl PlinthComponent {
         }
     }
 
-    async fn instantiate(&self, budget: Duration) -> Result<WarmInstance, CallError> {
+    async fn instantiate(&self, budget: Duration) -> Result<Box<WarmInstance>, CallError> {
         let limits: StoreLimits = StoreLimitsBuilder::new()
             .memory_size(self.memory_limit_bytes)
             .trap_on_grow_failure(true)
@@ -313,16 +346,41 @@ impl PlinthComponent {
                 other => other,
             }
         })?;
-        Ok(WarmInstance {
+        Ok(Box::new(WarmInstance {
             store,
             plugin,
             calls: 0,
-        })
+            request: empty_request(),
+        }))
     }
 
     fn classify(&self, error: wasmtime::Error, budget: Duration) -> CallError {
         classify(&self.identity.name, self.memory_limit_bytes, error, budget)
     }
+}
+
+/// Runs `call` for at most `limit` of wall time; `None` when it ran out.
+///
+/// Like `tokio::time::timeout`, but the clock is read and the timer armed
+/// only once the call first returns `Pending` (it waits on a host future or
+/// yields at an epoch tick). A call that completes in its first poll, as
+/// most requests do, costs neither; the first poll itself runs guest code
+/// for at most one epoch tick before yielding, so the limit is late by at
+/// most that.
+async fn with_wall_limit<F: Future>(limit: Duration, call: F) -> Option<F::Output> {
+    let mut call = pin!(call);
+    let mut deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(output) = call.as_mut().poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        let deadline = deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
 }
 
 /// Turns a wasmtime error into the reason a user can act on.

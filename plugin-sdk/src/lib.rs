@@ -113,6 +113,15 @@ pub mod html;
 pub mod info;
 pub mod kv;
 pub mod log;
+#[cfg(any(
+    test,
+    all(
+        feature = "fast-alloc",
+        target_arch = "wasm32",
+        not(target_feature = "atomics")
+    )
+))]
+mod plugin_alloc;
 pub mod request;
 pub mod response;
 pub mod router;
@@ -122,6 +131,16 @@ pub use error::Error;
 pub use request::Request;
 pub use response::{IntoResponse, Response};
 pub use router::Router;
+
+/// Size-class free lists in front of dlmalloc: most of a small handler's
+/// time went to malloc/free of the request's and response's strings.
+#[cfg(all(
+    feature = "fast-alloc",
+    target_arch = "wasm32",
+    not(target_feature = "atomics")
+))]
+#[global_allocator]
+static GLOBAL: plugin_alloc::PluginAlloc = plugin_alloc::PluginAlloc::new();
 
 /// Generated bindings for the `plinth:plugin/plugin` world.
 ///

@@ -55,6 +55,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use plinth_package::vendor_endpoint::{EndpointError, WsEndpoint};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
@@ -276,18 +277,7 @@ impl VendorConfig {
 
     /// The host part of `endpoint` (without port or brackets), if any.
     pub fn endpoint_host(&self) -> Option<&str> {
-        let rest = self
-            .endpoint
-            .strip_prefix("wss://")
-            .or_else(|| self.endpoint.strip_prefix("ws://"))?;
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-        let host_port = authority.rsplit('@').next().unwrap_or("");
-        let host = if let Some(v6) = host_port.strip_prefix('[') {
-            v6.split(']').next().unwrap_or("")
-        } else {
-            host_port.split(':').next().unwrap_or("")
-        };
-        (!host.is_empty()).then_some(host)
+        WsEndpoint::parse(&self.endpoint).ok().map(|e| e.host)
     }
 }
 
@@ -680,32 +670,26 @@ impl Config {
     fn validate_vendor(&self) -> Result<(), Problem> {
         let vendor = &self.vendor;
         if vendor.is_enabled() {
-            let rest = vendor
-                .endpoint
-                .strip_prefix("wss://")
-                .or_else(|| vendor.endpoint.strip_prefix("ws://"));
-            let Some(rest) = rest else {
-                return Err(Problem::invalid(
-                    "vendor.endpoint",
-                    format!(
-                        "{:?} is not a WebSocket URL: give ws://HOST[:PORT]/PATH or wss://HOST[:PORT]/PATH, or \"\" to turn the vendor agent off",
-                        vendor.endpoint
-                    ),
-                ));
-            };
-            let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-            let host = authority.rsplit('@').next().unwrap_or("");
-            if host.is_empty()
-                || host.starts_with(':')
-                || vendor.endpoint.contains(char::is_whitespace)
-            {
-                return Err(Problem::invalid(
-                    "vendor.endpoint",
-                    format!(
-                        "{:?} has no valid host: give e.g. wss://vendor.example.com/agent",
-                        vendor.endpoint
-                    ),
-                ));
+            match WsEndpoint::parse(&vendor.endpoint) {
+                Ok(_) => {}
+                Err(EndpointError::NotWebSocket) => {
+                    return Err(Problem::invalid(
+                        "vendor.endpoint",
+                        format!(
+                            "{:?} is not a WebSocket URL: give ws://HOST[:PORT]/PATH or wss://HOST[:PORT]/PATH, or \"\" to turn the vendor agent off",
+                            vendor.endpoint
+                        ),
+                    ));
+                }
+                Err(EndpointError::NoHost) => {
+                    return Err(Problem::invalid(
+                        "vendor.endpoint",
+                        format!(
+                            "{:?} has no valid host: give e.g. wss://vendor.example.com/agent",
+                            vendor.endpoint
+                        ),
+                    ));
+                }
             }
         }
         let key = &vendor.public_key;
@@ -895,25 +879,22 @@ fn validate_database_url(url: &str) -> Result<(), Problem> {
     Ok(())
 }
 
-/// `^[a-z][a-z0-9-]{1,39}$`
+/// The manifest's name rule, so config.json cannot list a name no package
+/// can have.
+#[cfg(test)]
 fn is_valid_plugin_name(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    (2..=40).contains(&bytes.len())
-        && bytes[0].is_ascii_lowercase()
-        && bytes[1..]
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+    plinth_package::manifest::name_problem(name).is_none()
 }
 
 fn validate_plugins(plugins: &[PluginEntry]) -> Result<(), Problem> {
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, plugin) in plugins.iter().enumerate() {
         let key = format!("plugins[{i}].name");
-        if !is_valid_plugin_name(&plugin.name) {
+        if let Some(problem) = plinth_package::manifest::name_problem(&plugin.name) {
             return Err(Problem::invalid(
                 &key,
                 format!(
-                    "{:?} is not a valid plugin name: 2 to 40 characters, a lower-case letter first, then a-z, 0-9 or -",
+                    "{:?} is not a valid plugin name: it {problem} (e.g. \"goods\" or \"goods-acme\")",
                     plugin.name
                 ),
             ));
@@ -1265,20 +1246,10 @@ fn redacted(secret: &str) -> &str {
     if secret.is_empty() { "" } else { "<redacted>" }
 }
 
-/// `postgres://user:pw@host/db` -> `postgres://user:<redacted>@host/db`.
+/// `postgres://user:pw@host/db` -> `postgres://user:<redacted>@host/db`,
+/// the same mask as the other secrets in `Debug`.
 fn redact_url_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let Some((userinfo, host)) = authority.rsplit_once('@') else {
-        return url.to_owned();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:<redacted>@{host}{tail}"),
-        None => url.to_owned(),
-    }
+    plinth_package::db_url::redact_password(url, "<redacted>")
 }
 
 // ---------------------------------------------------------------------------
@@ -1843,6 +1814,25 @@ mod tests {
         }
         assert!(is_valid_plugin_name("ab"));
         assert!(is_valid_plugin_name("http-hello2"));
+    }
+
+    #[test]
+    fn plugin_names_follow_the_manifest_rule() {
+        for bad in ["goods-", "goods--acme"] {
+            let text = err(&format!(
+                r#"{{ "plugins": [{{ "name": "{bad}", "version": "1.0.0" }}] }}"#
+            ));
+            assert!(
+                text.contains("plugins[0].name") && text.contains("is not a valid plugin name"),
+                "{bad}: {text}"
+            );
+            assert!(
+                plinth_package::manifest::Manifest::parse(&format!(
+                    "name = \"{bad}\"\nversion = \"1.0.0\"\nhost_api = \"^0.1\"\n"
+                ))
+                .is_err()
+            );
+        }
     }
 
     #[test]

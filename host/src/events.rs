@@ -1,14 +1,13 @@
 //! The event bus: plugins publish on dotted topics and every plugin whose
-//! manifest subscribes to a topic receives it through its `on-event` hook.
+//! manifest subscribes to a topic receives it through its `on-event` hook
+//! (delivered by `background::dispatch`; this module is only the bus, so the
+//! runtime can publish without depending on who delivers).
 //!
 //! Delivery is asynchronous and at most once: a bounded queue absorbs
 //! bursts, and a publish onto a full queue fails at once with an error the
 //! plugin sees, rather than blocking its request.
 
 use tokio::sync::mpsc;
-
-use crate::registry::PluginRegistry;
-use crate::runtime::LoadedComponent;
 
 /// Events waiting for delivery before publishers are refused.
 pub const QUEUE_CAPACITY: usize = 1024;
@@ -41,9 +40,9 @@ pub struct EventBus {
 }
 
 impl EventBus {
-    pub fn new() -> (Self, mpsc::Receiver<Event>) {
+    pub fn new() -> (Self, EventReceiver) {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
-        (Self { tx }, rx)
+        (Self { tx }, EventReceiver { rx })
     }
 
     pub fn publish(&self, source: &str, topic: String, payload: String) -> Result<(), EventError> {
@@ -65,6 +64,19 @@ impl EventBus {
     }
 }
 
+/// The receiving end of the bus, handed to the dispatcher.
+#[derive(Debug)]
+pub struct EventReceiver {
+    rx: mpsc::Receiver<Event>,
+}
+
+impl EventReceiver {
+    /// The next event; `None` once every publisher is gone.
+    pub async fn recv(&mut self) -> Option<Event> {
+        self.rx.recv().await
+    }
+}
+
 /// `segment(.segment)+`, each segment `[a-z][a-z0-9-]*`.
 pub fn is_topic(topic: &str) -> bool {
     let mut segments = 0;
@@ -81,32 +93,6 @@ pub fn is_topic(topic: &str) -> bool {
         segments += 1;
     }
     segments >= 2 && topic.len() <= 128
-}
-
-/// Delivers events until every publisher is gone.
-pub async fn dispatch(mut rx: mpsc::Receiver<Event>, registry: PluginRegistry) {
-    while let Some(event) = rx.recv().await {
-        for plugin in registry.subscribers(&event.topic) {
-            let LoadedComponent::Plinth(component) = plugin.component.clone() else {
-                continue;
-            };
-            let event = event.clone();
-            tokio::spawn(async move {
-                let name = component.identity().name.clone();
-                match component.on_event(&event.topic, &event.payload).await {
-                    Ok(Ok(())) => {
-                        tracing::debug!(plugin = %name, topic = %event.topic, source = %event.source, "event delivered")
-                    }
-                    Ok(Err(message)) => {
-                        tracing::warn!(plugin = %name, topic = %event.topic, %message, "event handler returned an error")
-                    }
-                    Err(error) => {
-                        tracing::warn!(plugin = %name, topic = %event.topic, %error, "event handler failed")
-                    }
-                }
-            });
-        }
-    }
 }
 
 #[cfg(test)]

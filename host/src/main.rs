@@ -149,7 +149,8 @@ async fn serve(config_path: PathBuf) -> anyhow::Result<()> {
     let bind = config.server.bind;
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
 
-    // The listener comes up first so /healthz can answer 503 while starting.
+    // 3. The listener comes up first so /healthz can answer 503 while
+    // starting.
     let listener = tokio::net::TcpListener::bind(&bind)
         .await
         .with_context(|| format!("cannot listen on {bind} (server.bind)"))?;
@@ -169,9 +170,9 @@ async fn serve(config_path: PathBuf) -> anyhow::Result<()> {
     });
     tracing::info!(%bind, "listening; starting up");
 
-    // Steps 3 to 6.
+    // Steps 4 to 7.
     let running_file = plugin_cli::running_host_file(&config);
-    let (host, background) = match startup::start(config, Some(config_path.clone())).await {
+    let started = match startup::start(config, Some(config_path.clone())).await {
         Ok(started) => started,
         Err(e) => {
             let _ = stop_tx.send(true);
@@ -179,7 +180,13 @@ async fn serve(config_path: PathBuf) -> anyhow::Result<()> {
             return Err(e.into());
         }
     };
-    state.set_ready(host.clone());
+    let startup::Started {
+        host,
+        agent,
+        background,
+    } = started;
+    // 8. Ready.
+    state.set_ready(host.clone(), agent);
     // Tells `plinth plugin …` on this data dir to go through our admin API.
     let running = RunningHost {
         pid: std::process::id(),
@@ -190,6 +197,7 @@ async fn serve(config_path: PathBuf) -> anyhow::Result<()> {
     }
     tracing::info!(bind = %listener_addr, plugins = host.registry.all().len(), "ready");
 
+    // 9. Shutdown.
     shutdown_signal().await;
     tracing::info!("shutting down; finishing requests in flight");
     let _ = stop_tx.send(true);

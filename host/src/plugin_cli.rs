@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::db::store;
-use crate::http::admin::PluginRow;
-use crate::install::{self, InstallError, InstallMode, OperationReport};
+use crate::install::{self, InstallError, InstallMode, OperationReport, PluginRow};
+use crate::paths::DataDir;
 use crate::startup;
 
 /// What `plinth plugin` was asked to do.
@@ -68,7 +68,7 @@ pub struct RunningHost {
 }
 
 pub fn running_host_file(config: &Config) -> PathBuf {
-    config.data_dir.join("host.json")
+    DataDir::new(&config.data_dir).running_host_file()
 }
 
 /// Runs one command and returns what to print on success.
@@ -139,7 +139,8 @@ async fn local(
     config_path: &Path,
 ) -> Result<String, CliError> {
     let (host, _events) = startup::assemble(config, Some(config_path.to_owned())).await?;
-    install::recover(&host).await?;
+    let guard = host.operations.lock().await;
+    install::recover(&host, &guard).await?;
     let report = match command {
         HostCommand::List { json } => {
             let rows: Vec<PluginRow> = store::installed_plugins(&host.db)
@@ -151,16 +152,21 @@ async fn local(
             return Ok(render_list(&rows, json));
         }
         HostCommand::Install { package } => {
-            install::install_package(&host, &read_package(&package)?, InstallMode::Install).await
+            let bytes = read_package(&package)?;
+            install::install_package(&host, &guard, &bytes, InstallMode::Install).await
         }
         HostCommand::Upgrade { package } => {
-            install::install_package(&host, &read_package(&package)?, InstallMode::Upgrade).await
+            let bytes = read_package(&package)?;
+            install::install_package(&host, &guard, &bytes, InstallMode::Upgrade).await
         }
-        HostCommand::Rollback { name } => install::rollback(&host, &name).await,
-        HostCommand::Enable { name } => install::set_enabled(&host, &name, true).await,
-        HostCommand::Disable { name } => install::set_enabled(&host, &name, false).await,
-        HostCommand::Remove { name, drop_data } => install::remove(&host, &name, drop_data).await,
+        HostCommand::Rollback { name } => install::rollback(&host, &guard, &name).await,
+        HostCommand::Enable { name } => install::set_enabled(&host, &guard, &name, true).await,
+        HostCommand::Disable { name } => install::set_enabled(&host, &guard, &name, false).await,
+        HostCommand::Remove { name, drop_data } => {
+            install::remove(&host, &guard, &name, drop_data).await
+        }
     };
+    drop(guard);
     host.db.close().await;
     Ok(done(&report?))
 }

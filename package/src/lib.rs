@@ -25,11 +25,21 @@
 //! * [`protocol`]: the JSON messages agent and vendor server exchange on
 //!   the upgrade websocket (`hello`, `welcome`, `offer`, `status`, `ack`,
 //!   `cancel`, `error`) and the paths both sides agree on.
+//! * [`vendor_endpoint`]: the `ws://`/`wss://` endpoint a host's agent
+//!   connects to, parsed once for the config check and the agent.
+//! * [`db_url`]: database URLs with their password hidden, for the host's
+//!   and the vendor server's logs and messages.
+//!
+//! The rules more than one crate enforces live here once: the plugin-name
+//! rule ([`manifest::name_problem`]), the reserved table prefixes
+//! ([`manifest::RESERVED_TABLE_PREFIXES`], [`manifest::is_plugin_table_prefix`]).
 
 pub mod archive;
+pub mod db_url;
 pub mod deployment;
 pub mod manifest;
 pub mod protocol;
+pub mod vendor_endpoint;
 
 pub use archive::{Limits, PackageError, Unpacked, pack_dir, read_manifest, sha256_hex, unpack};
 pub use deployment::{

@@ -329,9 +329,12 @@ fn missing_field(message: &str) -> Option<String> {
 // Validation
 // ---------------------------------------------------------------------------
 
-/// `^[a-z][a-z0-9-]{1,39}$`, no trailing `-`, no `--`. Also the rule for
-/// package names in deployment manifests.
-pub(crate) fn name_problem(value: &str) -> Option<&'static str> {
+/// The plugin-name rule: `^[a-z][a-z0-9-]{1,39}$`, no trailing `-`, no
+/// `--`; `None` when `value` follows it, else what is wrong, to follow
+/// "it". Also the rule for route prefixes, task names and package names in
+/// deployment manifests, and the host's config.json checks plugin names
+/// with it.
+pub fn name_problem(value: &str) -> Option<&'static str> {
     let bytes = value.as_bytes();
     if !(2..=40).contains(&bytes.len()) {
         return Some("must be 2 to 40 characters long");
@@ -377,6 +380,20 @@ fn is_dotted(value: &str) -> bool {
                 && b.iter()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         })
+}
+
+/// The reserved prefix `prefix` starts with, if any.
+pub fn reserved_prefix(prefix: &str) -> Option<&'static str> {
+    RESERVED_TABLE_PREFIXES
+        .iter()
+        .copied()
+        .find(|r| prefix.starts_with(r))
+}
+
+/// The table-prefix rule: shaped like `goods_` and not reserved. The host's
+/// SQL scope guard refuses any other prefix with it.
+pub fn is_plugin_table_prefix(prefix: &str) -> bool {
+    is_table_prefix(prefix) && reserved_prefix(prefix).is_none()
 }
 
 /// `^[a-z][a-z0-9_]{0,30}_$`
@@ -570,10 +587,7 @@ fn validate_capabilities(name: &str, raw: RawCapabilities) -> Result<Capabilitie
         };
         return Err(ManifestError::invalid(field, reason));
     }
-    if let Some(reserved) = RESERVED_TABLE_PREFIXES
-        .iter()
-        .find(|r| table_prefix.starts_with(**r))
-    {
+    if let Some(reserved) = reserved_prefix(&table_prefix) {
         let hint = if explicit {
             ""
         } else {

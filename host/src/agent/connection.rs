@@ -19,9 +19,9 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout};
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest as _};
 
+use super::AgentHost as Host;
 use super::{AgentSettings, AgentState, ConnectionState, IncomingOffer, OfferView};
 use crate::db::{agent_ledger, now_ms};
-use crate::startup::Host;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const WELCOME_TIMEOUT: Duration = Duration::from_secs(10);

@@ -22,12 +22,13 @@ use plinth_package::{DeploymentManifest, DeploymentPackage, Expectations, Limits
 use semver::Version;
 use tokio::sync::mpsc;
 
+use super::AgentHost as Host;
 use super::download::{self, DownloadError, DownloadRequest};
 use super::{AgentSettings, IncomingOffer};
 use crate::db::agent_ledger::{self, outcome};
 use crate::db::{DbError, now_ms};
+use crate::host::OperationGuard;
 use crate::install::{self, InstallMode};
-use crate::startup::Host;
 
 /// How often download progress is reported.
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
@@ -254,6 +255,9 @@ async fn apply_packages(
     manifest: &DeploymentManifest,
 ) -> Result<(), DbError> {
     let id = reporter.deployment_id;
+    // One guard for the whole deployment, undo included: no admin call or
+    // drop-in install lands between two of its packages.
+    let guard = host.operations.lock().await;
     let mut changed: Vec<(&DeploymentPackage, Change)> = Vec::new();
     for (index, package) in manifest.packages.iter().enumerate() {
         let installed = super::installed_versions(host).await?;
@@ -267,7 +271,7 @@ async fn apply_packages(
         } else {
             Change::Installed
         };
-        match install_one(host, settings, client, reporter, package).await? {
+        match install_one(host, &guard, settings, client, reporter, package).await? {
             Ok(()) => {
                 reporter.package(package, PackageState::Success).await?;
                 changed.push((package, change));
@@ -303,7 +307,7 @@ async fn apply_packages(
                         .await
                         .map(|()| mark_view(host, id, outcome::CANCELLED));
                 }
-                undo(host, reporter, &changed, &culprit).await?;
+                undo(host, &guard, reporter, &changed, &culprit).await?;
                 return reporter
                     .finish(PackageState::Failure {
                         reason: format!("{culprit}: {reason}"),
@@ -329,14 +333,15 @@ fn mark_view(host: &Host, id: &str, outcome: &str) {
 /// Rolls back, newest first, what the deployment changed before it failed.
 async fn undo(
     host: &Host,
+    guard: &OperationGuard,
     reporter: &Reporter<'_>,
     changed: &[(&DeploymentPackage, Change)],
     culprit: &str,
 ) -> Result<(), DbError> {
     for (package, change) in changed.iter().rev() {
         let result = match change {
-            Change::Upgraded => install::rollback(host, &package.name).await,
-            Change::Installed => install::remove(host, &package.name, false).await,
+            Change::Upgraded => install::rollback(host, guard, &package.name).await,
+            Change::Installed => install::remove(host, guard, &package.name, false).await,
         };
         let state = match result {
             Ok(report) => {
@@ -373,13 +378,14 @@ impl Failure {
 
 async fn install_one(
     host: &Host,
+    guard: &OperationGuard,
     settings: &AgentSettings,
     client: &reqwest::Client,
     reporter: &Reporter<'_>,
     package: &DeploymentPackage,
 ) -> Result<Result<(), Failure>, DbError> {
     let id = reporter.deployment_id;
-    let dir = host.config.data_dir.join("download");
+    let dir = host.data.downloads();
     let request = DownloadRequest {
         client,
         http_base: &settings.http_base,
@@ -470,7 +476,7 @@ async fn install_one(
         )));
     }
     reporter.package(package, PackageState::Installing).await?;
-    match install::install_package(host, &bytes, InstallMode::Auto).await {
+    match install::install_package(host, guard, &bytes, InstallMode::Auto).await {
         Ok(report) => {
             tracing::info!(deployment_id = %id, done = %report.summary(), "upgrade agent: package installed");
             Ok(Ok(()))

@@ -30,8 +30,8 @@ use plinth_package::protocol::{PackageState, StatusReport};
 use serde::Serialize;
 use tokio::sync::{Notify, mpsc};
 
+use crate::Host;
 use crate::config::VendorConfig;
-use crate::startup::Host;
 
 pub use outbox::Outbox;
 
@@ -80,16 +80,26 @@ impl AgentSettings {
 
 /// `ws://host:port/path` → `http://host:port` (and `wss` → `https`).
 fn http_base(endpoint: &str) -> Option<String> {
-    let (scheme, rest) = if let Some(rest) = endpoint.strip_prefix("wss://") {
-        ("https", rest)
-    } else {
-        ("http", endpoint.strip_prefix("ws://")?)
-    };
-    let authority = rest
-        .split(['/', '?', '#'])
-        .next()
-        .filter(|a| !a.is_empty())?;
-    Some(format!("{scheme}://{authority}"))
+    plinth_package::vendor_endpoint::WsEndpoint::parse(endpoint)
+        .ok()
+        .map(|e| e.http_base())
+}
+
+/// What the agent's tasks work with: the host they act on and the agent's
+/// own state (which the host does not carry). Reads as the host it wraps,
+/// so `host.db` and `host.agent` both work in the tasks.
+#[derive(Debug, Clone)]
+pub(crate) struct AgentHost {
+    host: Host,
+    pub agent: AgentState,
+}
+
+impl std::ops::Deref for AgentHost {
+    type Target = Host;
+
+    fn deref(&self) -> &Host {
+        &self.host
+    }
 }
 
 /// Where the connection stands.
@@ -155,8 +165,8 @@ pub struct AgentSnapshot {
 }
 
 /// The agent's shared state: what it shows, its outbox and its controls.
-/// Cheap to clone; every [`Host`] has one, disabled when no vendor is
-/// configured.
+/// Cheap to clone; start-up makes one (disabled when no vendor is
+/// configured) and hands it to the agent's tasks and the admin API.
 #[derive(Debug, Clone)]
 pub struct AgentState {
     inner: Arc<Shared>,
@@ -285,7 +295,8 @@ struct IncomingOffer {
 
 /// Starts the agent's two tasks; returns their handles. Call only when
 /// `vendor.endpoint` is set.
-pub fn spawn(host: Host) -> Result<Vec<tokio::task::JoinHandle<()>>, String> {
+pub fn spawn(host: Host, agent: AgentState) -> Result<Vec<tokio::task::JoinHandle<()>>, String> {
+    let host = AgentHost { host, agent };
     let settings = Arc::new(AgentSettings::from_config(&host.config.vendor)?);
     let (offers_tx, offers_rx) = mpsc::channel(8);
     let connection = tokio::spawn(connection::run(host.clone(), settings.clone(), offers_tx));
@@ -295,7 +306,7 @@ pub fn spawn(host: Host) -> Result<Vec<tokio::task::JoinHandle<()>>, String> {
 
 /// Installed plugins as `hello` reports them.
 async fn installed_set(
-    host: &Host,
+    host: &AgentHost,
 ) -> Result<Vec<plinth_package::protocol::InstalledPackage>, crate::db::DbError> {
     let rows = crate::db::store::installed_plugins(&host.db).await?;
     Ok(rows
@@ -303,7 +314,7 @@ async fn installed_set(
         .filter_map(|row| {
             Some(plinth_package::protocol::InstalledPackage {
                 version: row.version.parse().ok()?,
-                enabled: row.state == "enabled",
+                enabled: row.is_enabled(),
                 name: row.name,
             })
         })
@@ -326,7 +337,7 @@ fn progress_rows(packages: &[plinth_package::DeploymentPackage]) -> Vec<PackageP
 
 /// A map from plugin name to installed version, for downgrade checks.
 async fn installed_versions(
-    host: &Host,
+    host: &AgentHost,
 ) -> Result<BTreeMap<String, semver::Version>, crate::db::DbError> {
     Ok(installed_set(host)
         .await?

@@ -188,23 +188,7 @@ pub fn sqlite_path(url: &str) -> String {
     rest.split('?').next().unwrap_or_default().to_owned()
 }
 
-/// Hides a password in a database URL so it can be logged.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.split_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or_default();
-            if userinfo.contains(':') {
-                format!("{scheme}://{user}:***@{host}")
-            } else {
-                format!("{scheme}://{user}@{host}")
-            }
-        }
-        None => url.to_owned(),
-    }
-}
+pub use plinth_package::db_url::redact_url;
 
 /// The dialect behind an open connection.
 pub fn conn_dialect(conn: &sqlx::AnyConnection) -> Dialect {

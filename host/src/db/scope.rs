@@ -231,21 +231,13 @@ pub fn check_script(
 // Prefix, dialects, tokens
 // ---------------------------------------------------------------------------
 
-const RESERVED_PREFIXES: &[&str] = &["sqlite_", "pg_", "plinth_"];
-
+/// The manifest's table-prefix rule (shape and reserved prefixes), so the
+/// guard never accepts a prefix no package could declare.
 fn validate_prefix(prefix: &str) -> Result<String, ScopeError> {
-    let bad = || ScopeError::BadPrefix {
-        prefix: prefix.to_string(),
-    };
-    let bytes = prefix.as_bytes();
-    let shape_ok = (2..=32).contains(&bytes.len())
-        && bytes[0].is_ascii_lowercase()
-        && bytes.ends_with(b"_")
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_');
-    if !shape_ok || RESERVED_PREFIXES.iter().any(|r| prefix.starts_with(r)) {
-        return Err(bad());
+    if !plinth_package::manifest::is_plugin_table_prefix(prefix) {
+        return Err(ScopeError::BadPrefix {
+            prefix: prefix.to_string(),
+        });
     }
     Ok(prefix.to_string())
 }

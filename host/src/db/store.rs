@@ -2,6 +2,7 @@
 //! store and the task run history. Every statement the host runs on its
 //! tables is written here.
 
+use plinth_package::manifest::{Manifest, ManifestError};
 use sqlx::Row;
 
 use super::{Db, DbError, host_sql, now_ms};
@@ -12,11 +13,76 @@ pub struct InstalledPlugin {
     pub name: String,
     pub version: String,
     pub previous_version: Option<String>,
-    pub state: String,
-    /// The manifest as JSON, as validated at install time.
+    pub state: PluginState,
+    /// The manifest as JSON, as validated at install time; read it with
+    /// [`InstalledPlugin::manifest`], which validates it again.
     pub manifest: String,
     pub installed_at: i64,
     pub updated_at: i64,
+}
+
+/// Whether an installed plugin serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PluginState {
+    /// Serves its routes, menus and tasks.
+    Enabled,
+    /// Keeps its files, tables and data, serves nothing.
+    Disabled,
+}
+
+impl PluginState {
+    /// How the state is stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enabled => "enabled",
+            Self::Disabled => "disabled",
+        }
+    }
+
+    pub fn parse(stored: &str) -> Option<Self> {
+        match stored {
+            "enabled" => Some(Self::Enabled),
+            "disabled" => Some(Self::Disabled),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for PluginState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a stored manifest could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum StoredManifestError {
+    #[error("it is not the JSON the host wrote: {0}")]
+    Json(#[source] serde_json::Error),
+    #[error("it no longer passes the manifest rules: {0}")]
+    Invalid(#[source] ManifestError),
+}
+
+/// The form a manifest is stored in (`plinth_plugins.manifest`).
+pub fn stored_manifest(manifest: &Manifest) -> String {
+    // A manifest holds only strings, numbers, lists and maps with string
+    // keys, which always serialize.
+    serde_json::to_string(manifest).unwrap_or_default()
+}
+
+impl InstalledPlugin {
+    /// The stored manifest, validated by [`Manifest::parse`] as if it had
+    /// just come in a package, so nothing the host relies on (route, table
+    /// prefix, dependencies) is taken from a row that no longer passes.
+    pub fn manifest(&self) -> Result<Manifest, StoredManifestError> {
+        let stored: Manifest =
+            serde_json::from_str(&self.manifest).map_err(StoredManifestError::Json)?;
+        Manifest::parse(&stored.to_toml()).map_err(StoredManifestError::Invalid)
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.state == PluginState::Enabled
+    }
 }
 
 pub async fn installed_plugins(db: &Db) -> Result<Vec<InstalledPlugin>, DbError> {
@@ -71,7 +137,15 @@ fn plugin_from_row(row: &sqlx::any::AnyRow) -> Result<InstalledPlugin, DbError> 
         name: text(row, "name")?,
         version: text(row, "version")?,
         previous_version: optional_text(row, "previous_version")?,
-        state: text(row, "state")?,
+        state: {
+            let stored = text(row, "state")?;
+            PluginState::parse(&stored).ok_or_else(|| {
+                DbError::Sql(sqlx::Error::Decode(
+                    format!("plinth_plugins.state {stored:?} is neither enabled nor disabled")
+                        .into(),
+                ))
+            })?
+        },
         manifest: text(row, "manifest")?,
         installed_at: row.try_get("installed_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -100,7 +174,7 @@ pub async fn upsert_plugin(
         .bind(&plugin.name)
         .bind(&plugin.version)
         .bind(plugin.previous_version.clone())
-        .bind(&plugin.state)
+        .bind(plugin.state.as_str())
         .bind(&plugin.manifest)
         .bind(plugin.installed_at)
         .bind(plugin.updated_at)

@@ -10,12 +10,12 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{ApiError, AppState};
 use crate::agent::AgentSnapshot;
 use crate::db::store;
-use crate::install::{self, InstallError, InstallMode, OperationReport};
+use crate::install::{self, InstallError, InstallMode, OperationReport, PluginRow};
 
 /// Refuses requests without `Authorization: Bearer <admin.token>`.
 pub async fn require_token(
@@ -50,30 +50,6 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         return false;
     }
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// One installed plugin, as `plinth plugin list --json` prints it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct PluginRow {
-    pub name: String,
-    pub version: String,
-    pub state: String,
-    pub installed_at: String,
-    pub previous_version: Option<String>,
-}
-
-impl From<&store::InstalledPlugin> for PluginRow {
-    fn from(p: &store::InstalledPlugin) -> Self {
-        Self {
-            name: p.name.clone(),
-            version: p.version.clone(),
-            state: p.state.clone(),
-            installed_at: chrono::DateTime::from_timestamp_millis(p.installed_at)
-                .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-                .unwrap_or_default(),
-            previous_version: p.previous_version.clone(),
-        }
-    }
 }
 
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<PluginRow>>, ApiError> {
@@ -111,7 +87,7 @@ pub async fn install(
             "send the package (.zip) as the request body (Content-Type: application/zip)",
         ));
     }
-    let report = install::install_package(host, &body, mode)
+    let report = install::install_package(host, &host.operations.lock().await, &body, mode)
         .await
         .map_err(operation_error)?;
     Ok((StatusCode::CREATED, Json(report)))
@@ -131,9 +107,14 @@ pub async fn upgrade(
             manifest.name, manifest.version
         )));
     }
-    let report = install::install_package(host, &body, InstallMode::Upgrade)
-        .await
-        .map_err(operation_error)?;
+    let report = install::install_package(
+        host,
+        &host.operations.lock().await,
+        &body,
+        InstallMode::Upgrade,
+    )
+    .await
+    .map_err(operation_error)?;
     Ok(Json(report))
 }
 
@@ -143,7 +124,7 @@ pub async fn rollback(
 ) -> Result<Json<OperationReport>, ApiError> {
     let host = state.host()?;
     Ok(Json(
-        install::rollback(host, &name)
+        install::rollback(host, &host.operations.lock().await, &name)
             .await
             .map_err(operation_error)?,
     ))
@@ -155,7 +136,7 @@ pub async fn enable(
 ) -> Result<Json<OperationReport>, ApiError> {
     let host = state.host()?;
     Ok(Json(
-        install::set_enabled(host, &name, true)
+        install::set_enabled(host, &host.operations.lock().await, &name, true)
             .await
             .map_err(operation_error)?,
     ))
@@ -167,7 +148,7 @@ pub async fn disable(
 ) -> Result<Json<OperationReport>, ApiError> {
     let host = state.host()?;
     Ok(Json(
-        install::set_enabled(host, &name, false)
+        install::set_enabled(host, &host.operations.lock().await, &name, false)
             .await
             .map_err(operation_error)?,
     ))
@@ -186,7 +167,7 @@ pub async fn remove(
 ) -> Result<Json<OperationReport>, ApiError> {
     let host = state.host()?;
     Ok(Json(
-        install::remove(host, &name, query.drop_data)
+        install::remove(host, &host.operations.lock().await, &name, query.drop_data)
             .await
             .map_err(operation_error)?,
     ))
@@ -213,14 +194,14 @@ pub async fn journal(
 /// The upgrade agent: connected or not, the last offer and each package's
 /// progress.
 pub async fn agent(State(state): State<AppState>) -> Result<Json<AgentSnapshot>, ApiError> {
-    Ok(Json(state.host()?.agent.snapshot()))
+    Ok(Json(state.agent()?.snapshot()))
 }
 
 /// Ends the agent's back-off wait, or restarts a stopped agent.
 pub async fn agent_reconnect(
     State(state): State<AppState>,
 ) -> Result<Json<AgentSnapshot>, ApiError> {
-    let host = state.host()?;
+    let (host, agent) = (state.host()?, state.agent()?);
     if !host.config.vendor.is_enabled() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -228,8 +209,8 @@ pub async fn agent_reconnect(
             "the upgrade agent is off: set vendor.endpoint in config.json and restart",
         ));
     }
-    host.agent.reconnect_now();
-    Ok(Json(host.agent.snapshot()))
+    agent.reconnect_now();
+    Ok(Json(agent.snapshot()))
 }
 
 fn internal(detail: &str) -> ApiError {
@@ -255,7 +236,8 @@ pub fn operation_error(error: InstallError) -> ApiError {
         | InstallError::PrefixOverlap { .. }
         | InstallError::NoPrevious { .. }
         | InstallError::AlreadyInState { .. }
-        | InstallError::Dependents { .. } => (StatusCode::CONFLICT, "conflict"),
+        | InstallError::Dependents { .. }
+        | InstallError::StoredManifest { .. } => (StatusCode::CONFLICT, "conflict"),
         InstallError::MigrationRefused { .. }
         | InstallError::MigrationFailed { .. }
         | InstallError::Migrate { .. }

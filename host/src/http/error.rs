@@ -8,8 +8,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::request_id::RequestId;
-
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -69,13 +67,13 @@ pub(super) fn render(
     status: StatusCode,
     code: &str,
     message: &str,
-    request_id: Option<&RequestId>,
+    request_id: Option<&str>,
 ) -> Response {
     let body = ErrorBody {
         error: ErrorFields {
             code,
             message,
-            request_id: request_id.map(|r| r.as_str()),
+            request_id,
         },
     };
     (status, Json(body)).into_response()

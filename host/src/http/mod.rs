@@ -31,14 +31,16 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, get};
 use tower_http::services::ServeDir;
 
+use crate::Host;
+use crate::agent::AgentState;
 use crate::config::Config;
-use crate::startup::Host;
 
 pub use error::ApiError;
 pub use request_id::RequestId;
 
-/// Shared state of every handler. The listener is up before start-up has
-/// finished (so `/healthz` can say 503), hence the host is filled in later.
+/// Shared state of every handler: the host and the upgrade agent's state.
+/// The listener is up before start-up has finished (so `/healthz` can say
+/// 503), hence both are filled in later.
 #[derive(Clone, Debug)]
 pub struct AppState {
     inner: Arc<AppInner>,
@@ -47,8 +49,14 @@ pub struct AppState {
 #[derive(Debug)]
 struct AppInner {
     config: Arc<Config>,
-    host: OnceLock<Host>,
+    started: OnceLock<Started>,
     ready: AtomicBool,
+}
+
+#[derive(Debug)]
+struct Started {
+    host: Host,
+    agent: AgentState,
 }
 
 impl AppState {
@@ -57,22 +65,22 @@ impl AppState {
         Self {
             inner: Arc::new(AppInner {
                 config,
-                host: OnceLock::new(),
+                started: OnceLock::new(),
                 ready: AtomicBool::new(false),
             }),
         }
     }
 
     /// State for a host that has finished starting.
-    pub fn ready(host: Host) -> Self {
+    pub fn ready(host: Host, agent: AgentState) -> Self {
         let state = Self::starting(host.config.clone());
-        state.set_ready(host);
+        state.set_ready(host, agent);
         state
     }
 
     /// Marks start-up finished; from now on plugin routes are served.
-    pub fn set_ready(&self, host: Host) {
-        let _ = self.inner.host.set(host);
+    pub fn set_ready(&self, host: Host, agent: AgentState) {
+        let _ = self.inner.started.set(Started { host, agent });
         self.inner.ready.store(true, Ordering::Release);
     }
 
@@ -82,15 +90,20 @@ impl AppState {
 
     /// The host, or a 503 while start-up is still running.
     pub fn host(&self) -> Result<&Host, ApiError> {
+        self.started().map(|started| &started.host)
+    }
+
+    /// The upgrade agent's state, or a 503 while start-up is still running.
+    pub fn agent(&self) -> Result<&AgentState, ApiError> {
+        self.started().map(|started| &started.agent)
+    }
+
+    fn started(&self) -> Result<&Started, ApiError> {
+        let starting = || ApiError::unavailable("the host is still starting; retry shortly");
         if !self.inner.ready.load(Ordering::Acquire) {
-            return Err(ApiError::unavailable(
-                "the host is still starting; retry shortly",
-            ));
+            return Err(starting());
         }
-        self.inner
-            .host
-            .get()
-            .ok_or_else(|| ApiError::unavailable("the host is still starting; retry shortly"))
+        self.inner.started.get().ok_or_else(starting)
     }
 }
 

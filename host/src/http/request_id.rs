@@ -190,7 +190,7 @@ where
 fn finish(mut response: Response, id: RequestId) -> Response {
     if let Some(details) = response.extensions_mut().remove::<ErrorDetails>() {
         let status = response.status();
-        let mut rendered = render(status, details.code, &details.message, Some(&id));
+        let mut rendered = render(status, details.code, &details.message, Some(id.as_str()));
         for (name, value) in response.headers() {
             if name != axum::http::header::CONTENT_LENGTH
                 && name != axum::http::header::CONTENT_TYPE

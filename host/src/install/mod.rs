@@ -1,5 +1,9 @@
 //! Bringing a plugin version into service: check its manifest, compile it,
-//! migrate its tables, run its install hook, swap it in and record it.
+//! migrate its tables, run its install hook, swap it in and record it. The
+//! one home of "a plugin comes into service": the operations an operator or
+//! the agent drives ([`pipeline`]: install, upgrade, rollback, enable,
+//! disable, remove, config.json sync) and what start-up runs ([`restore`]:
+//! recover, restore, adopt).
 //!
 //! [`load`] then [`migrate_and_record`] is the one path every plugin version takes into service,
 //! whether it is restored at start-up or installed later. Migrations and the
@@ -15,19 +19,20 @@ use sqlx::AnyConnection;
 
 use crate::db::migrate::{self, MigrateError, Migration, plugin_scope};
 use crate::db::scope::{self, ScopeError};
-use crate::db::store::{self, InstalledPlugin};
+use crate::db::store::{self, InstalledPlugin, PluginState, StoredManifestError};
 use crate::db::{Db, DbError, now_ms};
+use crate::host::Host;
 use crate::registry::LoadedPlugin;
 use crate::runtime::{CallError, PluginIdentity, RuntimeError, World};
-use crate::startup::Host;
 
-pub mod dropin;
 pub mod fault;
 pub mod journal;
 mod pipeline;
+pub mod restore;
 
 pub use journal::{InstallJournal, Operation, Step};
 pub use pipeline::*;
+pub use restore::{RestoreError, RestoreReport, recover, restore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
@@ -139,6 +144,15 @@ pub enum InstallError {
         plugin: String,
         dependents: Vec<String>,
     },
+    #[error(
+        "{plugin}'s stored manifest (plinth_plugins.manifest) cannot be read back: {problem}. \
+         Nothing changed; replace it by upgrading {plugin} to a newer package, or remove it \
+         (`plinth plugin remove {plugin}`, keeping its data) and install it again"
+    )]
+    StoredManifest {
+        plugin: String,
+        problem: StoredManifestError,
+    },
     #[error("updating config.json: {0}")]
     Config(String),
     #[error("inconsistent install state: {0}")]
@@ -148,6 +162,31 @@ pub enum InstallError {
 impl From<sqlx::Error> for InstallError {
     fn from(e: sqlx::Error) -> Self {
         Self::Db(DbError::Sql(e))
+    }
+}
+
+/// One installed plugin, as `plinth plugin list --json` prints it and the
+/// admin API answers.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct PluginRow {
+    pub name: String,
+    pub version: String,
+    pub state: String,
+    pub installed_at: String,
+    pub previous_version: Option<String>,
+}
+
+impl From<&InstalledPlugin> for PluginRow {
+    fn from(p: &InstalledPlugin) -> Self {
+        Self {
+            name: p.name.clone(),
+            version: p.version.clone(),
+            state: p.state.as_str().to_owned(),
+            installed_at: chrono::DateTime::from_timestamp_millis(p.installed_at)
+                .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                .unwrap_or_default(),
+            previous_version: p.previous_version.clone(),
+        }
     }
 }
 
@@ -302,8 +341,8 @@ pub async fn migrate_and_record(
         } else {
             previous.as_ref().and_then(|p| p.previous_version.clone())
         },
-        state: "enabled".into(),
-        manifest: serde_json::to_string(manifest).unwrap_or_default(),
+        state: PluginState::Enabled,
+        manifest: store::stored_manifest(manifest),
         installed_at: if version_changed {
             now
         } else {

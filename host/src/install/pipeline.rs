@@ -2,24 +2,26 @@
 //! upgrade from a package, rollback, enable, disable, remove; and recovery of
 //! operations a crash cut short.
 //!
-//! Every operation runs under the host's operation lock, one at a time, and
-//! journals each step. The commit point of an install is one database
+//! Every operation runs under the host's operation lock, one at a time: the
+//! caller takes it ([`crate::host::OperationLock::lock`]) and passes the
+//! guard, so a caller that runs several operations as one holds it across
+//! all of them. Each operation journals each step. The commit point of an install is one database
 //! transaction holding the plugin's migrations, its install hook, the
 //! installed-set row and the journal's `committed` step; everything before it
 //! is undone on failure (or on restart after a crash), everything after it
 //! is completed.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use plinth_package::archive::{self, Limits};
 use plinth_package::manifest::{Manifest, PackageKind};
 use semver::Version;
 
-use super::journal::{self, InstallJournal, Operation, Step};
+use super::journal::{InstallJournal, Operation, Step};
 use super::{InstallError, PluginDir, load, migrate_and_record};
-use crate::db::store::{self, InstalledPlugin};
+use crate::db::store::{self, InstalledPlugin, PluginState};
 use crate::db::{DbError, migrate, now_ms};
-use crate::startup::Host;
+use crate::host::{Host, OperationGuard};
 
 /// What the caller wants of a package.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,10 +76,11 @@ fn early(e: InstallError) -> (InstallError, bool) {
 /// Installs or upgrades the plugin in the package `bytes`.
 pub async fn install_package(
     host: &Host,
+    guard: &OperationGuard,
     bytes: &[u8],
     mode: InstallMode,
 ) -> Result<OperationReport, InstallError> {
-    let _guard = host.operations.lock().await;
+    host.operations.check(guard);
     let limits = Limits::default();
     let manifest = archive::read_manifest(bytes, &limits).map_err(InstallError::Package)?;
     let name = manifest.name.clone();
@@ -99,8 +102,10 @@ pub async fn install_package(
             Some(&format!("package sha256 {}", archive::sha256_hex(bytes))),
         )
         .await?;
-    let staging = host.config.data_dir.join("staging").join(&journal.op_id);
-    let target = plugin_version_dir(host, &name, &manifest.version.to_string());
+    let staging = host.data.staging_for(&journal.op_id);
+    let target = host
+        .data
+        .plugin_version(&name, &manifest.version.to_string());
     let result = run_install(
         host,
         bytes,
@@ -218,8 +223,8 @@ async fn install_static(
         name: manifest.name.clone(),
         version: manifest.version.to_string(),
         previous_version: current.as_ref().map(|c| c.version.clone()),
-        state: "enabled".into(),
-        manifest: serde_json::to_string(manifest).unwrap_or_default(),
+        state: PluginState::Enabled,
+        manifest: store::stored_manifest(manifest),
         installed_at: now_ms(),
         updated_at: now_ms(),
     };
@@ -299,7 +304,7 @@ async fn check_neighbours(host: &Host, manifest: &Manifest) -> Result<(), Instal
         let found = installed.iter().find(|p| &p.name == dependency);
         let reason = match found {
             None => "it is not installed".to_owned(),
-            Some(p) if p.state != "enabled" => {
+            Some(p) if !p.is_enabled() => {
                 format!("it is installed ({}) but disabled", p.version)
             }
             Some(p) => match Version::parse(&p.version) {
@@ -317,9 +322,17 @@ async fn check_neighbours(host: &Host, manifest: &Manifest) -> Result<(), Instal
     if manifest.kind == PackageKind::Static {
         return Ok(());
     }
+    // Every readable neighbour is checked first, so a real collision is
+    // reported as one; a neighbour whose stored manifest no longer reads
+    // then stops the operation, since nothing says it does not collide.
+    let mut unreadable = None;
     for other in installed.iter().filter(|p| p.name != manifest.name) {
-        let Ok(theirs) = serde_json::from_str::<Manifest>(&other.manifest) else {
-            continue;
+        let theirs = match read_stored(other) {
+            Ok(theirs) => theirs,
+            Err(e) => {
+                unreadable.get_or_insert(e);
+                continue;
+            }
         };
         if theirs.kind == PackageKind::Static {
             continue;
@@ -344,23 +357,32 @@ async fn check_neighbours(host: &Host, manifest: &Manifest) -> Result<(), Instal
             });
         }
     }
-    Ok(())
+    unreadable.map_or(Ok(()), Err)
+}
+
+/// An installed plugin's stored manifest, or the error naming it.
+fn read_stored(plugin: &InstalledPlugin) -> Result<Manifest, InstallError> {
+    plugin
+        .manifest()
+        .map_err(|problem| InstallError::StoredManifest {
+            plugin: plugin.name.clone(),
+            problem,
+        })
 }
 
 /// Plugins installed and enabled that depend on `name`.
 async fn dependents(host: &Host, name: &str) -> Result<Vec<String>, InstallError> {
     let installed = store::installed_plugins(&host.db).await?;
-    Ok(installed
+    let mut users = Vec::new();
+    for other in installed
         .iter()
-        .filter(|p| p.name != name && p.state == "enabled")
-        .filter_map(|p| serde_json::from_str::<Manifest>(&p.manifest).ok())
-        .filter(|m| m.depends.contains_key(name))
-        .map(|m| m.name)
-        .collect())
-}
-
-pub fn plugin_version_dir(host: &Host, name: &str, version: &str) -> PathBuf {
-    crate::startup::plugin_dir(&host.config, name, version)
+        .filter(|p| p.name != name && p.is_enabled())
+    {
+        if read_stored(other)?.depends.contains_key(name) {
+            users.push(other.name.clone());
+        }
+    }
+    Ok(users)
 }
 
 /// Moves the staged files to their final folder. A folder already there is
@@ -384,7 +406,7 @@ fn place(staging: &Path, target: &Path) -> Result<(), InstallError> {
 
 /// Removes a version folder this operation placed, unless the database
 /// says it is the installed or the previous version.
-async fn undo_placement(host: &Host, name: &str, target: &Path) {
+pub(super) async fn undo_placement(host: &Host, name: &str, target: &Path) {
     let keep = match store::installed_plugin(&host.db, name).await {
         Ok(Some(row)) => {
             let version = target.file_name().map(|v| v.to_string_lossy().into_owned());
@@ -405,7 +427,7 @@ async fn prune_versions(host: &Host, name: &str) {
     let Ok(Some(row)) = store::installed_plugin(&host.db, name).await else {
         return;
     };
-    let dir = host.config.data_dir.join("plugins").join(name);
+    let dir = host.data.plugin(name);
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return;
     };
@@ -441,8 +463,12 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), InstallError> {
 /// Serves the previous version again. No down-migrations run: the schema
 /// stays as the newer version left it, which the older code must tolerate
 /// (added columns are the usual case).
-pub async fn rollback(host: &Host, name: &str) -> Result<OperationReport, InstallError> {
-    let _guard = host.operations.lock().await;
+pub async fn rollback(
+    host: &Host,
+    guard: &OperationGuard,
+    name: &str,
+) -> Result<OperationReport, InstallError> {
+    host.operations.check(guard);
     let current = installed(host, name).await?;
     let previous = current
         .previous_version
@@ -451,7 +477,7 @@ pub async fn rollback(host: &Host, name: &str) -> Result<OperationReport, Instal
             plugin: name.to_owned(),
             version: current.version.clone(),
         })?;
-    let dir_path = plugin_version_dir(host, name, &previous);
+    let dir_path = host.data.plugin_version(name, &previous);
     let dir = PluginDir::open(&dir_path)?;
     let mut journal = InstallJournal::new(
         name,
@@ -461,7 +487,7 @@ pub async fn rollback(host: &Host, name: &str) -> Result<OperationReport, Instal
     );
     journal.step(&host.db, Step::Started, None).await?;
     let result = async {
-        let loaded = if current.state == "enabled" && dir.manifest.kind == PackageKind::Plugin {
+        let loaded = if current.is_enabled() && dir.manifest.kind == PackageKind::Plugin {
             Some(load(host, &dir, host.plugin_settings(name))?)
         } else {
             None
@@ -470,7 +496,7 @@ pub async fn rollback(host: &Host, name: &str) -> Result<OperationReport, Instal
         let record = InstalledPlugin {
             version: previous.clone(),
             previous_version: Some(current.version.clone()),
-            manifest: serde_json::to_string(&dir.manifest).unwrap_or_default(),
+            manifest: store::stored_manifest(&dir.manifest),
             updated_at: now_ms(),
             ..current.clone()
         };
@@ -491,16 +517,21 @@ pub async fn rollback(host: &Host, name: &str) -> Result<OperationReport, Instal
 /// and data but serves no routes, menus or tasks.
 pub async fn set_enabled(
     host: &Host,
+    guard: &OperationGuard,
     name: &str,
     enabled: bool,
 ) -> Result<OperationReport, InstallError> {
-    let _guard = host.operations.lock().await;
+    host.operations.check(guard);
     let current = installed(host, name).await?;
-    let state = if enabled { "enabled" } else { "disabled" };
+    let state = if enabled {
+        PluginState::Enabled
+    } else {
+        PluginState::Disabled
+    };
     if current.state == state {
         return Err(InstallError::AlreadyInState {
             plugin: name.to_owned(),
-            state: state.to_owned(),
+            state: state.as_str().to_owned(),
         });
     }
     if !enabled {
@@ -525,14 +556,14 @@ pub async fn set_enabled(
     );
     journal.step(&host.db, Step::Started, None).await?;
     let result = async {
-        let dir = PluginDir::open(&plugin_version_dir(host, name, &current.version))?;
+        let dir = PluginDir::open(&host.data.plugin_version(name, &current.version))?;
         let loaded = if enabled && dir.manifest.kind == PackageKind::Plugin {
             Some(load(host, &dir, host.plugin_settings(name))?)
         } else {
             None
         };
         let record = InstalledPlugin {
-            state: state.to_owned(),
+            state,
             updated_at: now_ms(),
             ..current.clone()
         };
@@ -556,10 +587,11 @@ pub async fn set_enabled(
 /// migration history are dropped too; without, they stay for a reinstall.
 pub async fn remove(
     host: &Host,
+    guard: &OperationGuard,
     name: &str,
     drop_data: bool,
 ) -> Result<OperationReport, InstallError> {
-    let _guard = host.operations.lock().await;
+    host.operations.check(guard);
     let current = installed(host, name).await?;
     let users = dependents(host, name).await?;
     if !users.is_empty() {
@@ -568,7 +600,14 @@ pub async fn remove(
             dependents: users,
         });
     }
-    let manifest: Option<Manifest> = serde_json::from_str(&current.manifest).ok();
+    // Dropping data needs the table prefix; without it the manifest is not
+    // needed, so a plugin whose stored manifest no longer reads can still be
+    // removed (and then installed afresh).
+    let table_prefix = if drop_data {
+        Some(read_stored(&current)?.capabilities.table_prefix)
+    } else {
+        None
+    };
     let mut journal =
         InstallJournal::new(name, Operation::Remove, Some(current.version.clone()), None);
     journal
@@ -589,10 +628,8 @@ pub async fn remove(
         journal.step_on(&mut tx, Step::Committed, None).await?;
         tx.commit().await?;
         super::fault::after_step(Step::Committed);
-        if drop_data && let Some(manifest) = &manifest {
-            let dropped =
-                store::drop_tables_with_prefix(&host.db, &manifest.capabilities.table_prefix)
-                    .await?;
+        if let Some(table_prefix) = &table_prefix {
+            let dropped = store::drop_tables_with_prefix(&host.db, table_prefix).await?;
             let mut conn = host.db.pool().acquire().await.map_err(DbError::from)?;
             migrate::forget_scope(&mut conn, &migrate::plugin_scope(name))
                 .await
@@ -602,7 +639,7 @@ pub async fn remove(
                 })?;
             tracing::info!(plugin = name, tables = ?dropped, "plugin tables dropped");
         }
-        let _ = std::fs::remove_dir_all(host.config.data_dir.join("plugins").join(name));
+        let _ = std::fs::remove_dir_all(host.data.plugin(name));
         finish(host, &mut journal).await
     }
     .await;
@@ -648,60 +685,11 @@ pub async fn sync_config(host: &Host) -> Result<(), InstallError> {
             Some(crate::config::PluginEntry {
                 name: p.name.clone(),
                 version: Version::parse(&p.version).ok()?,
-                enabled: p.state == "enabled",
+                enabled: p.is_enabled(),
                 settings: host.plugin_settings(&p.name),
             })
         })
         .collect();
     crate::config::Config::save_plugins(path, &entries)
         .map_err(|e| InstallError::Config(e.to_string()))
-}
-
-/// Settles operations a crash cut short, before plugins are restored.
-/// Before the commit point nothing took effect: staged and placed files are
-/// removed. After it the new state stands: only the last steps are missing,
-/// and start-up completes them.
-pub async fn recover(host: &Host) -> Result<Vec<String>, InstallError> {
-    let mut settled = Vec::new();
-    for last in journal::unfinished(&host.db).await? {
-        let steps = journal::steps_of(&host.db, &last.op_id).await?;
-        let committed = steps.iter().any(|s| s.step == Step::Committed.as_str());
-        let _ = std::fs::remove_dir_all(host.config.data_dir.join("staging").join(&last.op_id));
-        let message = if committed {
-            format!(
-                "host stopped after `{}`; the {} had taken effect and was completed at start-up",
-                last.step, last.operation
-            )
-        } else {
-            if let Some(to) = &last.to_version
-                && matches!(last.operation.as_str(), "install" | "upgrade")
-            {
-                undo_placement(
-                    host,
-                    &last.plugin,
-                    &plugin_version_dir(host, &last.plugin, to),
-                )
-                .await;
-            }
-            format!(
-                "host stopped after `{}`, before the {} took effect; nothing changed",
-                last.step, last.operation
-            )
-        };
-        let mut journal = InstallJournal::resume(&last);
-        journal
-            .step(&host.db, Step::Recovered, Some(&message))
-            .await?;
-        tracing::warn!(plugin = %last.plugin, op = %last.op_id, "{message}");
-        settled.push(message);
-    }
-    // No operation runs while this does, so whatever is left in staging
-    // (even of an operation that finished but was killed before cleaning
-    // up) is debris.
-    if let Ok(entries) = std::fs::read_dir(host.config.data_dir.join("staging")) {
-        for entry in entries.flatten() {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
-    }
-    Ok(settled)
 }

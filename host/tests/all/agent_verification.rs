@@ -189,7 +189,7 @@ async fn a_refused_token_stops_the_agent_until_an_operator_restarts_it() {
     )
     .await;
     let stopped = |host: &TestHost| {
-        let agent = host.host.agent.snapshot();
+        let agent = host.agent.snapshot();
         async move {
             match agent.connection {
                 plinth_host::agent::ConnectionState::Stopped { reason } => Some(reason),

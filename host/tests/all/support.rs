@@ -8,9 +8,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use plinth_host::Host;
+use plinth_host::agent::AgentState;
+use plinth_host::background::{Background, Scheduler};
 use plinth_host::config::{Config, PluginEntry};
 use plinth_host::http::{AppState, app};
-use plinth_host::startup::{self, Background, Host, StartupError};
+use plinth_host::startup::{self, StartupError};
 
 /// Which database a test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,6 +225,10 @@ pub fn init_tracing() {
 /// The host running in-process on a loopback port.
 pub struct TestHost {
     pub host: Host,
+    /// The upgrade agent's state (disabled without a vendor endpoint).
+    pub agent: AgentState,
+    /// The task scheduler, for running a task by hand.
+    pub scheduler: Scheduler,
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     background: Option<Background>,
@@ -242,12 +249,16 @@ impl TestHost {
                 stage_plugin(&config.data_dir, &entry.name, &entry.version.to_string());
             }
         }
-        let (host, background) = startup::start(config, None).await?;
+        let startup::Started {
+            host,
+            agent,
+            background,
+        } = startup::start(config, None).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
-        let router = app(AppState::ready(host.clone()));
+        let router = app(AppState::ready(host.clone(), agent.clone()));
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
@@ -257,6 +268,8 @@ impl TestHost {
             .expect("http client");
         Ok(TestHost {
             host,
+            agent,
+            scheduler: background.scheduler.clone(),
             addr,
             client,
             background: Some(background),

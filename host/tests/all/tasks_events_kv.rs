@@ -30,7 +30,7 @@ fn run_task(host: &TestHost, plugin: &str, task: &str) -> bool {
         .iter()
         .find(|t| t.name == task)
         .expect("task declared");
-    host.host.scheduler.spawn_run(
+    host.scheduler.spawn_run(
         &host.host,
         loaded.component.clone(),
         (plugin.to_owned(), loaded.version(), task.to_owned()),

@@ -225,14 +225,14 @@ async fn the_agent_reconnects_to_a_restarted_vendor_within_its_backoff_bound() {
     )
     .await;
     let connected = |host: &TestHost| {
-        let state = host.host.agent.snapshot();
+        let state = host.agent.snapshot();
         async move { state.connected.then_some(state.connections) }
     };
     let before = eventually("the first connection", LIMIT, || connected(&host)).await;
 
     vendor.kill();
     eventually("the agent to notice", LIMIT, || async {
-        (!host.host.agent.snapshot().connected).then_some(())
+        (!host.agent.snapshot().connected).then_some(())
     })
     .await;
     // Down for a while: attempts fail and back off (400 ms cap here).

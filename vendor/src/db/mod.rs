@@ -192,19 +192,7 @@ pub fn sqlite_path(url: &str) -> String {
     rest.split('?').next().unwrap_or_default().to_owned()
 }
 
-/// Hides a password in a database URL so it can be shown.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.split_once('@') {
-        Some((userinfo, host)) if userinfo.contains(':') => {
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}")
-        }
-        _ => url.to_owned(),
-    }
-}
+pub use plinth_package::db_url::redact_url;
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {

@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::Host;
 use crate::db::now_ms;
 use crate::db::store::{self, TaskRun};
 use crate::runtime::LoadedComponent;
-use crate::startup::Host;
 
 /// Identifies one scheduled task of one plugin version.
 type TaskKey = (String, String, String);

@@ -14,19 +14,14 @@ use std::time::Duration;
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
-use super::{InstallMode, install_package};
-use crate::startup::Host;
+use crate::Host;
+use crate::install::{InstallMode, install_package};
 
 const TICK: Duration = Duration::from_millis(300);
 
-/// The folder watched.
-pub fn dropin_dir(host: &Host) -> PathBuf {
-    host.config.data_dir.join("dropin")
-}
-
 /// Watches the drop-in folder until aborted.
 pub async fn watch(host: Host) {
-    let dir = dropin_dir(&host);
+    let dir = host.data.dropin();
     if let Err(e) = std::fs::create_dir_all(&dir) {
         tracing::warn!(dir = %dir.display(), error = %e, "drop-in folder unavailable; drop-in installs are off");
         return;
@@ -78,7 +73,7 @@ pub async fn watch(host: Host) {
                 for (path, exists) in ready {
                     pending.remove(&path);
                     if exists {
-                        take(&host, &dir, &path).await;
+                        take(&host, &path).await;
                     }
                 }
             }
@@ -102,7 +97,7 @@ fn zips_in(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-async fn take(host: &Host, dir: &Path, path: &Path) {
+async fn take(host: &Host, path: &Path) {
     let file = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -114,17 +109,23 @@ async fn take(host: &Host, dir: &Path, path: &Path) {
             return;
         }
     };
-    let (folder, line) = match install_package(host, &bytes, InstallMode::Auto).await {
+    let outcome = {
+        let guard = host.operations.lock().await;
+        install_package(host, &guard, &bytes, InstallMode::Auto).await
+    };
+    let (to_dir, line) = match outcome {
         Ok(report) => {
             tracing::info!(file, outcome = %report.summary(), "drop-in: installed");
-            ("installed", format!("ok: {}\n", report.summary()))
+            (
+                host.data.dropin_installed(),
+                format!("ok: {}\n", report.summary()),
+            )
         }
         Err(e) => {
             tracing::warn!(file, error = %e, "drop-in: refused");
-            ("failed", format!("refused: {e}\n"))
+            (host.data.dropin_failed(), format!("refused: {e}\n"))
         }
     };
-    let to_dir = dir.join(folder);
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f");
     let target = to_dir.join(format!("{stamp}-{file}"));
     let moved = std::fs::create_dir_all(&to_dir).and_then(|()| std::fs::rename(path, &target));

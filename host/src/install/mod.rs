@@ -139,8 +139,6 @@ pub enum InstallError {
         plugin: String,
         dependents: Vec<String>,
     },
-    #[error("updating config.json: {0}")]
-    Config(String),
     #[error("inconsistent install state: {0}")]
     Corrupt(String),
 }

@@ -4,14 +4,22 @@
 //! validated [`Config`] value: the types and their defaults, strict
 //! deserialization (every struct denies unknown keys), environment overrides,
 //! resolution of relative paths, semantic validation, and
-//! [`Config::save_plugins`], which the installer uses to rewrite the `plugins`
-//! array on disk without touching anything else in the file.
+//! [`Config::save_plugins`], which the installer uses to record the installed
+//! set in the file.
+//!
+//! # The file is the operator's
+//!
+//! The host writes only `plugins[].name`, `version` and `enabled`, and only
+//! into the file as it is on disk at that moment: never from the snapshot
+//! loaded at start-up, so an edit made while the host runs (a plugin's
+//! `settings`, any other key) stays, and never a value that came from the
+//! environment. A file that no longer parses is not overwritten.
 //!
 //! # Loading
 //!
 //! [`Config::load`] reads the file, merges it over the defaults, applies the
 //! environment overrides, deserializes strictly, resolves `data_dir`,
-//! `public_dir`, `database.schema_dir` and the file path of a `sqlite://` URL
+//! `public_dir`, a non-empty `database.schema_dir` and the file path of a `sqlite://` URL
 //! against the directory that holds the config file, and validates. Every
 //! error names the offending key (`server.bind`, `plugins[0].version`) or
 //! environment variable and says what to do about it.
@@ -57,6 +65,7 @@ use std::time::Duration;
 
 use plinth_package::vendor_endpoint::{EndpointError, WsEndpoint};
 use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// Prefix of environment variables that override configuration keys.
@@ -171,7 +180,10 @@ pub struct DatabaseConfig {
     pub url: String,
     pub max_connections: u32,
     pub connect_timeout_secs: u64,
-    /// Host schema: `<schema_dir>/table/<table>/<dialect>/NNNN_*.sql`.
+    /// Empty (the default): the host schema built into the binary from the
+    /// repository's `common-sql/`. Otherwise a folder that replaces it,
+    /// laid out `<schema_dir>/table/<table>/<dialect>/NNNN_*.sql` (absolute
+    /// after loading).
     pub schema_dir: PathBuf,
 }
 
@@ -181,7 +193,7 @@ impl Default for DatabaseConfig {
             url: "sqlite://data/plinth.db".to_owned(),
             max_connections: 8,
             connect_timeout_secs: 5,
-            schema_dir: PathBuf::from("common-sql"),
+            schema_dir: PathBuf::new(),
         }
     }
 }
@@ -374,9 +386,10 @@ fn default_true() -> bool {
 /// and says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file could not be read or written.
-    #[error("{}", io_message(path, source))]
-    Io { path: PathBuf, source: io::Error },
+    /// The file could not be read or written. The message tells the cause,
+    /// so `cause` is not also the error's `source()`.
+    #[error("{}", io_message(path, cause))]
+    Io { path: PathBuf, cause: io::Error },
 
     /// The file is not valid JSON.
     #[error(
@@ -481,13 +494,13 @@ impl Config {
         path: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        let text = fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        let text = fs::read_to_string(path).map_err(|cause| ConfigError::Io {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
-        let absolute = std::path::absolute(path).map_err(|source| ConfigError::Io {
+        let absolute = std::path::absolute(path).map_err(|cause| ConfigError::Io {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
         let base_dir = absolute.parent().unwrap_or(Path::new("/"));
         Self::parse(&text, path, base_dir, env)
@@ -503,66 +516,59 @@ impl Config {
         Self::parse(text, Path::new(DEFAULT_FILE_LABEL), base_dir, env)
     }
 
-    /// Rewrites only the `plugins` array of the config file at `path`.
+    /// Brings the `plugins` list of the config file at `path`, as it is on
+    /// disk now, in line with `plugins`: the host's installed set.
     ///
-    /// Every other byte of the file stays as the operator wrote it; the array
-    /// is pretty-printed with two-space indentation. The new file is written
-    /// to a temporary file in the same directory, synced and renamed over the
-    /// old one, keeping its permissions. The entries are validated first
-    /// (names and uniqueness), so the file stays loadable.
-    pub fn save_plugins(path: &Path, plugins: &[PluginEntry]) -> Result<(), ConfigError> {
+    /// Only `name`, `version` and `enabled` of an entry are the host's to
+    /// write. An entry whose plugin is in `plugins` gets those three set and
+    /// keeps every other key (its `settings` above all) as the operator wrote
+    /// it; an entry is added for a plugin the file does not list yet, with the
+    /// given `settings`; an entry named in `forget` (a plugin just removed) is
+    /// dropped; any other entry (a plugin listed but not installed) stays.
+    /// Every other member of the file keeps its text, in its order.
+    ///
+    /// Nothing is written when nothing changes. Otherwise the new text goes
+    /// to a temporary file in the same folder, is synced and renamed over the
+    /// old one (keeping its permissions), and only if the file still holds
+    /// what was read; if someone saved it in between, the update starts again
+    /// from the newer text. A file that is not valid JSON, or whose `plugins`
+    /// is not a list of objects, is left as it is and the error says why.
+    pub fn save_plugins(
+        path: &Path,
+        plugins: &[PluginEntry],
+        forget: &[&str],
+    ) -> Result<(), ConfigError> {
+        // One writer per process; other processes are caught by the
+        // compare-before-rename in `write_atomic`.
         static SAVE_LOCK: Mutex<()> = Mutex::new(());
         let _guard = SAVE_LOCK
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
 
-        let invalid = |key: &str, reason: String| ConfigError::Invalid {
-            file: path.to_path_buf(),
-            key: key.to_owned(),
-            reason,
-        };
         if let Err(problem) = validate_plugins(plugins) {
             return Err(problem.into_error(path, &EnvOrigins::default()));
         }
-        let text = fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let mut before = parse_json(&text, path)?;
-        let Some(before_map) = before.as_object_mut() else {
-            return Err(invalid("", not_an_object_reason(&before)));
-        };
-        before_map.remove("plugins");
-
-        let new_plugins = serde_json::to_value(plugins)
-            .map_err(|e| invalid("plugins", format!("cannot serialize: {e}")))?;
-        let new_text = splice_plugins(&text, plugins).ok_or_else(|| {
-            invalid(
-                "",
-                "could not locate the top-level object; file left unchanged".to_owned(),
-            )
-        })?;
-
-        // Belt and braces: the rewrite must change `plugins` and nothing else.
-        let mut after: Value = serde_json::from_str(&new_text).map_err(|e| {
-            invalid(
-                "plugins",
-                format!("rewrite produced invalid JSON ({e}); file left unchanged"),
-            )
-        })?;
-        let after_plugins = after
-            .as_object_mut()
-            .and_then(|m| m.remove("plugins"))
-            .unwrap_or(Value::Null);
-        if after_plugins != new_plugins || after != before {
-            return Err(invalid(
-                "plugins",
-                "rewrite would change other keys; file left unchanged".to_owned(),
-            ));
+        const ATTEMPTS: usize = 5;
+        for _ in 0..ATTEMPTS {
+            let text = fs::read_to_string(path).map_err(|cause| ConfigError::Io {
+                path: path.to_path_buf(),
+                cause,
+            })?;
+            let Some(new_text) = rewrite_plugins(&text, path, plugins, forget)? else {
+                return Ok(());
+            };
+            if write_atomic(path, &new_text, &text)? {
+                tracing::info!(path = %path.display(), plugins = plugins.len(), "config: saved the installed plugins");
+                return Ok(());
+            }
         }
-        write_atomic(path, &new_text)?;
-        tracing::info!(path = %path.display(), plugins = plugins.len(), "config: saved plugins");
-        Ok(())
+        Err(ConfigError::Invalid {
+            file: path.to_path_buf(),
+            key: "plugins".to_owned(),
+            reason: format!(
+                "the file changed {ATTEMPTS} times while the host was updating it; left as it is (the database still holds the installed set)"
+            ),
+        })
     }
 
     /// The sqlite database file, if `database.url` is a file-backed sqlite
@@ -611,7 +617,9 @@ impl Config {
     fn resolve_paths(&mut self, base_dir: &Path) {
         self.data_dir = resolve_path(base_dir, &self.data_dir);
         self.public_dir = resolve_path(base_dir, &self.public_dir);
-        self.database.schema_dir = resolve_path(base_dir, &self.database.schema_dir);
+        if !self.database.schema_dir.as_os_str().is_empty() {
+            self.database.schema_dir = resolve_path(base_dir, &self.database.schema_dir);
+        }
         if let Some((path, query)) = split_sqlite_url(&self.database.url)
             && !is_sqlite_memory(path, query)
             && Path::new(path).is_relative()
@@ -1255,160 +1263,225 @@ fn redact_url_password(url: &str) -> String {
 // ---------------------------------------------------------------------------
 // Saving
 
-/// Where the top-level object's members are in the text.
-struct TopLevel {
-    open: usize,
-    close: usize,
-    /// Byte range of the value of the last top-level `"plugins"` member.
-    plugins: Option<(usize, usize)>,
-    /// End of the last member's value.
-    last_value_end: Option<usize>,
-}
+/// A JSON object's members in file order, each value as its exact text.
+struct RawMembers(Vec<(String, Box<RawValue>)>);
 
-fn skip_ws(b: &[u8], mut i: usize) -> usize {
-    while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-        i += 1;
-    }
-    i
-}
-
-/// `b[i]` is `"`; returns the index after the closing quote.
-fn skip_string(b: &[u8], i: usize) -> Option<usize> {
-    let mut j = i + 1;
-    loop {
-        match b.get(j)? {
-            b'\\' => j += 2,
-            b'"' => return Some(j + 1),
-            _ => j += 1,
-        }
-    }
-}
-
-/// Returns the index after the JSON value starting at `b[i]`.
-fn skip_value(b: &[u8], i: usize) -> Option<usize> {
-    match b.get(i)? {
-        b'"' => skip_string(b, i),
-        b'{' | b'[' => {
-            let mut depth = 0usize;
-            let mut j = i;
-            loop {
-                match b.get(j)? {
-                    b'"' => j = skip_string(b, j)?,
-                    b'{' | b'[' => {
-                        depth += 1;
-                        j += 1;
-                    }
-                    b'}' | b']' => {
-                        depth = depth.checked_sub(1)?;
-                        j += 1;
-                        if depth == 0 {
-                            return Some(j);
-                        }
-                    }
-                    _ => j += 1,
+impl<'de> Deserialize<'de> for RawMembers {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MembersVisitor;
+        impl<'de> serde::de::Visitor<'de> for MembersVisitor {
+            type Value = RawMembers;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<RawMembers, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry::<String, Box<RawValue>>()? {
+                    members.push(member);
                 }
+                Ok(RawMembers(members))
             }
         }
-        _ => {
-            let mut j = i;
-            while !matches!(
-                b.get(j),
-                None | Some(b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
-            ) {
-                j += 1;
-            }
-            Some(j)
-        }
+        deserializer.deserialize_map(MembersVisitor)
     }
 }
 
-/// Scans valid JSON text whose root is an object.
-fn scan_top_level(text: &str) -> Option<TopLevel> {
-    let b = text.as_bytes();
-    let open = skip_ws(b, 0);
-    if b.get(open) != Some(&b'{') {
-        return None;
+impl RawMembers {
+    /// The value of the last member called `key` (JSON's last-one-wins,
+    /// as the loader reads it).
+    fn get(&self, key: &str) -> Option<&RawValue> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| &**v)
     }
-    let mut top = TopLevel {
-        open,
-        close: 0,
-        plugins: None,
-        last_value_end: None,
+}
+
+/// The host's three fields of an entry, as JSON text.
+fn host_fields(plugin: &PluginEntry) -> [(&'static str, String); 3] {
+    [
+        ("name", Value::String(plugin.name.clone()).to_string()),
+        (
+            "version",
+            Value::String(plugin.version.to_string()).to_string(),
+        ),
+        ("enabled", plugin.enabled.to_string()),
+    ]
+}
+
+/// Whether the file's entry already says what `plugin` says (an absent
+/// `enabled` means true, as when loading).
+fn entry_matches(entry: &RawMembers, plugin: &PluginEntry) -> bool {
+    let version = entry
+        .get("version")
+        .and_then(|v| serde_json::from_str::<String>(v.get()).ok());
+    let enabled = entry
+        .get("enabled")
+        .map_or(Some(true), |v| serde_json::from_str::<bool>(v.get()).ok());
+    version.as_deref() == Some(plugin.version.to_string().as_str())
+        && enabled == Some(plugin.enabled)
+}
+
+/// Lays out an object's members, one line (`{ "a": 1 }`) or one member a
+/// line at `indent` (the object's own line indentation).
+fn render_object(members: &[(String, String)], one_line: bool, indent: &str) -> String {
+    if members.is_empty() {
+        return "{}".to_owned();
+    }
+    let rendered: Vec<String> = members
+        .iter()
+        .map(|(key, value)| format!("{}: {value}", Value::String(key.clone())))
+        .collect();
+    if one_line {
+        format!("{{ {} }}", rendered.join(", "))
+    } else {
+        format!(
+            "{{\n{indent}  {}\n{indent}}}",
+            rendered.join(&format!(",\n{indent}  "))
+        )
+    }
+}
+
+/// The entry the file has for an installed plugin, with the host's fields
+/// set and every other member as it was.
+fn updated_entry(raw: &RawValue, entry: &RawMembers, plugin: &PluginEntry) -> String {
+    let mut members: Vec<(String, String)> = entry
+        .0
+        .iter()
+        .map(|(k, v)| (k.clone(), v.get().to_owned()))
+        .collect();
+    for (key, value) in host_fields(plugin) {
+        match members.iter_mut().filter(|(k, _)| k == key).next_back() {
+            Some(member) => member.1 = value,
+            None => members.push((key.to_owned(), value)),
+        }
+    }
+    render_object(&members, !raw.get().contains('\n'), "    ")
+}
+
+/// A new entry for a plugin the file does not list.
+fn new_entry(plugin: &PluginEntry) -> String {
+    let mut members: Vec<(String, String)> = host_fields(plugin)
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    let settings = serde_json::to_string_pretty(&plugin.settings)
+        .unwrap_or_else(|_| "{}".to_owned())
+        .replace('\n', "\n      ");
+    members.push(("settings".to_owned(), settings));
+    render_object(&members, false, "    ")
+}
+
+/// The file's text with its `plugins` list brought in line (see
+/// [`Config::save_plugins`]), or `None` when it already is.
+fn rewrite_plugins(
+    text: &str,
+    path: &Path,
+    plugins: &[PluginEntry],
+    forget: &[&str],
+) -> Result<Option<String>, ConfigError> {
+    let invalid = |key: &str, reason: String| ConfigError::Invalid {
+        file: path.to_path_buf(),
+        key: key.to_owned(),
+        reason,
     };
-    let mut i = open + 1;
-    loop {
-        i = skip_ws(b, i);
-        match b.get(i)? {
-            b'}' => {
-                top.close = i;
-                return Some(top);
-            }
-            b',' => i += 1,
-            b'"' => {
-                let key_end = skip_string(b, i)?;
-                let key: String = serde_json::from_str(text.get(i..key_end)?).ok()?;
-                i = skip_ws(b, key_end);
-                if b.get(i) != Some(&b':') {
-                    return None;
+    let document = parse_json(text, path)?;
+    if !document.is_object() {
+        return Err(invalid("", not_an_object_reason(&document)));
+    }
+    let mut top: RawMembers = serde_json::from_str(text)
+        .map_err(|e| invalid("", format!("cannot read the members: {e}")))?;
+    let listed: Vec<&RawValue> = match top.get("plugins") {
+        None => Vec::new(),
+        Some(raw) => serde_json::from_str(raw.get()).map_err(|_| {
+            invalid(
+                "plugins",
+                "is not a list; make it a JSON array of { \"name\": …, \"version\": … } entries (the host did not change the file)".to_owned(),
+            )
+        })?,
+    };
+
+    let mut changed = top.get("plugins").is_none();
+    let mut entries = Vec::with_capacity(listed.len() + plugins.len());
+    let mut seen: Vec<&str> = Vec::new();
+    for (i, raw) in listed.iter().enumerate() {
+        let entry: RawMembers = serde_json::from_str(raw.get()).map_err(|_| {
+            invalid(
+                &format!("plugins[{i}]"),
+                "is not an object { \"name\": …, \"version\": … } (the host did not change the file)".to_owned(),
+            )
+        })?;
+        let name = entry
+            .get("name")
+            .and_then(|v| serde_json::from_str::<String>(v.get()).ok());
+        let installed = name
+            .as_deref()
+            .and_then(|name| plugins.iter().find(|p| p.name == name));
+        match (installed, name.as_deref()) {
+            (Some(plugin), _) => {
+                seen.push(&plugin.name);
+                if entry_matches(&entry, plugin) {
+                    entries.push(raw.get().to_owned());
+                } else {
+                    changed = true;
+                    entries.push(updated_entry(raw, &entry, plugin));
                 }
-                let start = skip_ws(b, i + 1);
-                let end = skip_value(b, start)?;
-                if key == "plugins" {
-                    top.plugins = Some((start, end));
-                }
-                top.last_value_end = Some(end);
-                i = end;
             }
-            _ => return None,
+            (None, Some(name)) if forget.contains(&name) => changed = true,
+            (None, _) => entries.push(raw.get().to_owned()),
         }
     }
-}
+    for plugin in plugins.iter().filter(|p| !seen.contains(&p.name.as_str())) {
+        changed = true;
+        entries.push(new_entry(plugin));
+    }
+    if !changed {
+        return Ok(None);
+    }
 
-/// Pretty-prints `value` with two-space indentation, continuation lines
-/// prefixed by `indent`.
-fn pretty_indented(value: &(impl Serialize + ?Sized), indent: &str) -> Option<String> {
-    let pretty = serde_json::to_string_pretty(value).ok()?;
-    Some(pretty.replace('\n', &format!("\n{indent}")))
-}
+    let array = if entries.is_empty() {
+        "[]".to_owned()
+    } else {
+        format!("[\n    {}\n  ]", entries.join(",\n    "))
+    };
+    let array = RawValue::from_string(array)
+        .map_err(|e| invalid("plugins", format!("cannot lay out the new list: {e}")))?;
+    match top.0.iter_mut().filter(|(k, _)| k == "plugins").next_back() {
+        Some(member) => member.1 = array,
+        None => top.0.push(("plugins".to_owned(), array)),
+    }
+    let members: Vec<(String, String)> = top
+        .0
+        .iter()
+        .map(|(k, v)| (k.clone(), v.get().to_owned()))
+        .collect();
+    let new_text = format!("{}\n", render_object(&members, false, ""));
 
-/// Replaces (or adds) the top-level `plugins` member of `text`.
-fn splice_plugins(text: &str, plugins: &[PluginEntry]) -> Option<String> {
-    let top = scan_top_level(text)?;
-    let mut out = String::with_capacity(text.len() + 256);
-    match top.plugins {
-        Some((start, end)) => {
-            let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
-            let indent: String = text[line_start..start]
-                .chars()
-                .take_while(|c| *c == ' ' || *c == '\t')
-                .collect();
-            out.push_str(&text[..start]);
-            out.push_str(&pretty_indented(plugins, &indent)?);
-            out.push_str(&text[end..]);
-        }
-        None => {
-            let member = format!("\"plugins\": {}", pretty_indented(plugins, "  ")?);
-            match top.last_value_end {
-                Some(end) => {
-                    out.push_str(&text[..end]);
-                    out.push_str(",\n  ");
-                    out.push_str(&member);
-                    out.push_str(&text[end..]);
-                }
-                None => {
-                    out.push_str(&text[..=top.open]);
-                    out.push_str("\n  ");
-                    out.push_str(&member);
-                    out.push('\n');
-                    out.push_str(&text[top.close..]);
-                }
-            }
+    // The rewrite must change the host's fields and nothing else.
+    let mut before = document;
+    let mut after = parse_json(&new_text, path)?;
+    for doc in [&mut before, &mut after] {
+        if let Some(map) = doc.as_object_mut() {
+            map.remove("plugins");
         }
     }
-    Some(out)
+    if before != after {
+        return Err(invalid(
+            "",
+            "rewriting the plugins list would change other keys; the host did not change the file"
+                .to_owned(),
+        ));
+    }
+    Ok(Some(new_text))
 }
 
-fn write_atomic(path: &Path, contents: &str) -> Result<(), ConfigError> {
+/// Replaces the file at `path` with `contents` if it still holds
+/// `expected`; returns false (and writes nothing) if it does not.
+fn write_atomic(path: &Path, contents: &str, expected: &str) -> Result<bool, ConfigError> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     // Replace the file a symlink points at, not the symlink.
     let target = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
@@ -1427,7 +1500,7 @@ fn write_atomic(path: &Path, contents: &str) -> Result<(), ConfigError> {
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
 
-    let write = || -> io::Result<()> {
+    let write = || -> io::Result<bool> {
         let mut file = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -1438,20 +1511,30 @@ fn write_atomic(path: &Path, contents: &str) -> Result<(), ConfigError> {
         file.write_all(contents.as_bytes())?;
         file.sync_all()?;
         drop(file);
-        fs::rename(&tmp, &target)
+        // An editor may have saved the file since it was read: then its
+        // text wins and the caller starts again from it.
+        if fs::read_to_string(&target)? != expected {
+            fs::remove_file(&tmp)?;
+            return Ok(false);
+        }
+        fs::rename(&tmp, &target)?;
+        Ok(true)
     };
-    if let Err(source) = write() {
-        let _ = fs::remove_file(&tmp);
-        return Err(ConfigError::Io {
-            path: target,
-            source,
-        });
-    }
+    let written = match write() {
+        Ok(written) => written,
+        Err(cause) => {
+            let _ = fs::remove_file(&tmp);
+            return Err(ConfigError::Io {
+                path: target,
+                cause,
+            });
+        }
+    };
     // Make the rename durable; not every platform can open a directory.
-    if let Ok(dir) = fs::File::open(&dir) {
+    if written && let Ok(dir) = fs::File::open(&dir) {
         let _ = dir.sync_all();
     }
-    Ok(())
+    Ok(written)
 }
 
 #[cfg(test)]
@@ -1530,7 +1613,7 @@ mod tests {
             public_dir: base().join("public"),
             database: DatabaseConfig {
                 url: "sqlite:///srv/plinth/data/plinth.db".to_owned(),
-                schema_dir: base().join("common-sql"),
+                schema_dir: PathBuf::new(),
                 ..DatabaseConfig::default()
             },
             ..Config::default()
@@ -2103,7 +2186,7 @@ mod tests {
                 settings: BTreeMap::new(),
             },
         ];
-        Config::save_plugins(&path, &plugins).unwrap();
+        Config::save_plugins(&path, &plugins, &["old"]).unwrap();
         let text = fs::read_to_string(&path).unwrap();
         assert!(text.starts_with(head), "{text}");
         assert!(text.ends_with(tail), "{text}");
@@ -2119,13 +2202,13 @@ mod tests {
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
 
         // Saving an empty list and again a list round-trips.
-        Config::save_plugins(&path, &[]).unwrap();
+        Config::save_plugins(&path, &[], &["hello", "goods"]).unwrap();
         assert!(
             fs::read_to_string(&path)
                 .unwrap()
                 .contains("\"plugins\": []")
         );
-        Config::save_plugins(&path, &plugins[..1]).unwrap();
+        Config::save_plugins(&path, &plugins[..1], &[]).unwrap();
         assert_eq!(
             Config::load_with_env(&path, Vec::new()).unwrap().plugins,
             plugins[..1]
@@ -2148,7 +2231,7 @@ mod tests {
             "{\n  \"server\": { \"bind\": \"127.0.0.1:1\" }\n}\n",
         ] {
             fs::write(&path, original).unwrap();
-            Config::save_plugins(&path, &plugins).unwrap();
+            Config::save_plugins(&path, &plugins, &[]).unwrap();
             let config = Config::load_with_env(&path, Vec::new()).unwrap();
             assert_eq!(config.plugins, plugins, "{original}");
         }
@@ -2162,7 +2245,7 @@ mod tests {
 
         // Invalid entries are refused before anything is written.
         let dup = vec![plugins[0].clone(), plugins[0].clone()];
-        let e = Config::save_plugins(&path, &dup).unwrap_err();
+        let e = Config::save_plugins(&path, &dup, &[]).unwrap_err();
         assert!(e.to_string().contains("plugins[1].name"), "{e}");
         assert_eq!(fs::read_to_string(&path).unwrap(), text);
     }

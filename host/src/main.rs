@@ -105,10 +105,27 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One line naming the reason; the log above has the detail.
-            eprintln!("plinth: {}", format!("{e:#}").replace('\n', " "));
+            eprintln!("plinth: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// `error` and its causes on one line, each told once. The host's error
+/// types put their cause's text in their own message (it is what API
+/// responses, the journal and this line show), so a cause is appended only
+/// when the message above it does not already tell it, as after a
+/// `.context()`, which names only what was being done.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = error.to_string();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line.replace('\n', " ")
 }
 
 async fn plugin(config_path: PathBuf, verb: PluginVerb) -> anyhow::Result<()> {

@@ -52,13 +52,13 @@ impl Migration {
     }
 }
 
+/// Why a migration run stopped. Each message tells its cause, so a wrapped
+/// cause is kept as a field and not also returned by `source()`: printed
+/// with its chain, the cause appears once.
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
-    #[error("cannot read {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("cannot read {path}: {cause}")]
+    Io { path: String, cause: std::io::Error },
     #[error(
         "{path}: migration files must be named NNNN_<what>.sql (four digits, an underscore, a name)"
     )]
@@ -78,24 +78,40 @@ pub enum MigrateError {
         recorded: String,
         current: String,
     },
-    #[error("migration {path} failed: {source}")]
-    Failed { path: String, source: sqlx::Error },
+    #[error("migration {path} failed: {cause}")]
+    Failed { path: String, cause: sqlx::Error },
     #[error(transparent)]
     Db(#[from] DbError),
     #[error("migration ledger: {0}")]
-    Ledger(#[from] sqlx::Error),
+    Ledger(sqlx::Error),
 }
 
-/// Reads the host schema for `dialect` from
+impl From<sqlx::Error> for MigrateError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Ledger(e)
+    }
+}
+
+include!(concat!(env!("OUT_DIR"), "/host_schema.rs"));
+
+/// How messages name a built-in file: where its source lives in the repo.
+const BUILT_IN_LABEL: &str = "common-sql (built into this plinth binary)";
+
+/// Reads the host schema for `dialect`: the one built into the binary when
+/// `schema_dir` is empty (the default), else the files
 /// `<schema_dir>/table/<table>/<dialect>/NNNN_*.sql`.
 ///
 /// Files run in order of their sequence number across all tables, then by
 /// table name, so a table whose foreign keys point at another is given a
-/// higher number.
+/// higher number. Built-in and on-disk files get the same ids and checksums,
+/// so a host can move from one to the other without the ledger noticing.
 pub fn host_migrations(
     schema_dir: &Path,
     dialect: Dialect,
 ) -> Result<Vec<Migration>, MigrateError> {
+    if schema_dir.as_os_str().is_empty() {
+        return built_in_host_migrations(dialect);
+    }
     let tables_dir = schema_dir.join("table");
     let mut tables = read_dir_sorted(&tables_dir)?;
     tables.retain(|p| p.is_dir());
@@ -106,15 +122,43 @@ pub fn host_migrations(
         if !dialect_dir.is_dir() {
             continue;
         }
-        for migration in read_migration_dir(&dialect_dir)? {
-            out.push(Migration {
-                id: format!("{table}/{}", migration.id),
-                ..migration
-            });
-        }
+        out.extend(with_table(&table, read_migration_dir(&dialect_dir)?));
     }
-    out.sort_by(|a, b| a.sequence.cmp(&b.sequence).then_with(|| a.id.cmp(&b.id)));
+    sort_host(&mut out);
     Ok(out)
+}
+
+/// The host schema built into the binary from `common-sql/` (see build.rs).
+fn built_in_host_migrations(dialect: Dialect) -> Result<Vec<Migration>, MigrateError> {
+    let mut tables: std::collections::BTreeMap<&str, Vec<Migration>> = Default::default();
+    for (table, dir, name, sql) in BUILT_IN_SCHEMA {
+        if *dir != dialect.dir_name() {
+            continue;
+        }
+        let source = PathBuf::from(format!("{BUILT_IN_LABEL}/table/{table}/{dir}/{name}"));
+        add_migration(tables.entry(*table).or_default(), name, source, || {
+            Ok((*sql).to_owned())
+        })?;
+    }
+    let mut out = Vec::new();
+    for (table, mut migrations) in tables {
+        migrations.sort_by_key(|m| m.sequence);
+        out.extend(with_table(table, migrations));
+    }
+    sort_host(&mut out);
+    Ok(out)
+}
+
+/// Host migration ids are `<table>/<file>`.
+fn with_table(table: &str, migrations: Vec<Migration>) -> impl Iterator<Item = Migration> {
+    migrations.into_iter().map(move |migration| Migration {
+        id: format!("{table}/{}", migration.id),
+        ..migration
+    })
+}
+
+fn sort_host(migrations: &mut [Migration]) {
+    migrations.sort_by(|a, b| a.sequence.cmp(&b.sequence).then_with(|| a.id.cmp(&b.id)));
 }
 
 /// Reads a plugin's migrations for `dialect` from `<sql_dir>/<dialect>/`.
@@ -136,24 +180,38 @@ pub fn read_migration_dir(dir: &Path) -> Result<Vec<Migration>, MigrateError> {
             continue;
         }
         let name = file_name(&path);
-        let sequence = parse_sequence(&name).ok_or_else(|| MigrateError::BadName {
-            path: path.display().to_string(),
+        add_migration(&mut out, &name, path.clone(), || {
+            std::fs::read_to_string(&path).map_err(|cause| MigrateError::Io {
+                path: path.display().to_string(),
+                cause,
+            })
         })?;
-        if let Some(previous) = out.iter().find(|m| m.sequence == sequence) {
-            return Err(MigrateError::DuplicateSequence {
-                first: previous.source.display().to_string(),
-                second: path.display().to_string(),
-                sequence,
-            });
-        }
-        let sql = std::fs::read_to_string(&path).map_err(|source| MigrateError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        out.push(Migration::new(name, path, sequence, sql));
     }
     out.sort_by_key(|m| m.sequence);
     Ok(out)
+}
+
+/// Adds the file `name` of one folder to `folder`, refusing a bad name or a
+/// sequence number the folder already has; `read` gives its text.
+fn add_migration(
+    folder: &mut Vec<Migration>,
+    name: &str,
+    source: PathBuf,
+    read: impl FnOnce() -> Result<String, MigrateError>,
+) -> Result<(), MigrateError> {
+    let sequence = parse_sequence(name).ok_or_else(|| MigrateError::BadName {
+        path: source.display().to_string(),
+    })?;
+    if let Some(previous) = folder.iter().find(|m| m.sequence == sequence) {
+        return Err(MigrateError::DuplicateSequence {
+            first: previous.source.display().to_string(),
+            second: source.display().to_string(),
+            sequence,
+        });
+    }
+    let sql = read()?;
+    folder.push(Migration::new(name.to_owned(), source, sequence, sql));
+    Ok(())
 }
 
 fn parse_sequence(name: &str) -> Option<u32> {
@@ -170,15 +228,15 @@ fn parse_sequence(name: &str) -> Option<u32> {
 }
 
 fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>, MigrateError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| MigrateError::Io {
+    let entries = std::fs::read_dir(dir).map_err(|cause| MigrateError::Io {
         path: dir.display().to_string(),
-        source,
+        cause,
     })?;
     let mut paths = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|source| MigrateError::Io {
+        let entry = entry.map_err(|cause| MigrateError::Io {
             path: dir.display().to_string(),
-            source,
+            cause,
         })?;
         paths.push(entry.path());
     }
@@ -299,8 +357,9 @@ pub struct MigrationReport {
     pub already_applied: usize,
 }
 
-/// Applies the host schema from `schema_dir`. Refuses to go on if an
-/// applied file was edited.
+/// Applies the host schema (built in, or from `schema_dir` when it is not
+/// empty; see [`host_migrations`]). Refuses to go on if an applied file was
+/// edited.
 pub async fn migrate_host(db: &Db, schema_dir: &Path) -> Result<MigrationReport, MigrateError> {
     ensure_ledger(db).await?;
     let migrations = host_migrations(schema_dir, db.dialect())?;
@@ -332,9 +391,9 @@ async fn run_scripts(
         sqlx::raw_sql(&migration.sql)
             .execute(&mut *conn)
             .await
-            .map_err(|source| MigrateError::Failed {
+            .map_err(|cause| MigrateError::Failed {
                 path: migration.source.display().to_string(),
-                source,
+                cause,
             })?;
         record(conn, scope, migration).await?;
         report.applied.push(migration.id.clone());
@@ -355,5 +414,28 @@ mod tests {
         assert_eq!(parse_sequence("0001_.sql"), None);
         assert_eq!(parse_sequence("0001_create.txt"), None);
         assert_eq!(parse_sequence("abcd_create.sql"), None);
+    }
+
+    /// The built-in schema is `common-sql/` as it is in the tree: same ids,
+    /// order, text and checksums, so the ledger sees no difference.
+    #[test]
+    fn the_built_in_schema_is_common_sql() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../common-sql");
+        for dialect in [Dialect::Sqlite, Dialect::Postgres, Dialect::Mysql] {
+            let built_in = host_migrations(Path::new(""), dialect).expect("built-in schema");
+            let on_disk = host_migrations(&dir, dialect).expect("common-sql");
+            assert!(!built_in.is_empty(), "{dialect:?}");
+            let summary = |ms: &[Migration]| -> Vec<(String, u32, String)> {
+                ms.iter()
+                    .map(|m| (m.id.clone(), m.sequence, m.checksum.clone()))
+                    .collect()
+            };
+            assert_eq!(summary(&built_in), summary(&on_disk), "{dialect:?}");
+            assert!(
+                built_in[0].source.starts_with(BUILT_IN_LABEL),
+                "{:?}",
+                built_in[0].source
+            );
+        }
     }
 }

@@ -245,10 +245,7 @@ pub fn operation_error(error: InstallError) -> ApiError {
         | InstallError::HookCrashed { .. }
         | InstallError::Runtime(_)
         | InstallError::Mismatch { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "install_failed"),
-        InstallError::Io { .. }
-        | InstallError::Db(_)
-        | InstallError::Config(_)
-        | InstallError::Corrupt(_) => {
+        InstallError::Io { .. } | InstallError::Db(_) | InstallError::Corrupt(_) => {
             tracing::error!(%message, "plugin operation failed inside the host");
             return ApiError::internal(
                 "the host failed to carry out the operation; nothing changed, and the details are logged",

@@ -153,8 +153,6 @@ pub enum InstallError {
         plugin: String,
         problem: StoredManifestError,
     },
-    #[error("updating config.json: {0}")]
-    Config(String),
     #[error("inconsistent install state: {0}")]
     Corrupt(String),
 }

@@ -251,7 +251,13 @@ async fn commit_record(
 /// state; bring `config.json` in line and close the journal.
 async fn finish(host: &Host, journal: &mut InstallJournal) -> Result<(), InstallError> {
     journal.step(&host.db, Step::Swapped, None).await?;
-    sync_config(host).await?;
+    let removed = [journal.plugin.as_str()];
+    let forget: &[&str] = if journal.operation == Operation::Remove {
+        &removed
+    } else {
+        &[]
+    };
+    sync_config_forgetting(host, forget).await?;
     journal.step(&host.db, Step::Done, None).await?;
     tracing::info!(plugin = %journal.plugin, op = %journal.op_id, operation = journal.operation.as_str(), from = ?journal.from_version, to = ?journal.to_version, "plugin operation done");
     Ok(())
@@ -671,10 +677,18 @@ async fn settle(
     }
 }
 
-/// Brings `config.json`'s plugin list in line with the installed set,
-/// keeping each plugin's settings. Without a config file path (tests that
-/// build the config in memory) there is nothing to write.
+/// Brings `config.json`'s plugin list in line with the installed set.
+/// Without a config file path (tests that build the config in memory) there
+/// is nothing to write.
 pub async fn sync_config(host: &Host) -> Result<(), InstallError> {
+    sync_config_forgetting(host, &[]).await
+}
+
+/// [`sync_config`], also dropping the entries of `forget` (plugins just
+/// removed). The file is the operator's and the database holds the truth,
+/// so a file that cannot be updated costs one warning and stops nothing;
+/// see [`crate::config::Config::save_plugins`] for what is written.
+async fn sync_config_forgetting(host: &Host, forget: &[&str]) -> Result<(), InstallError> {
     let Some(path) = host.config_path.as_deref() else {
         return Ok(());
     };
@@ -686,10 +700,17 @@ pub async fn sync_config(host: &Host) -> Result<(), InstallError> {
                 name: p.name.clone(),
                 version: Version::parse(&p.version).ok()?,
                 enabled: p.is_enabled(),
-                settings: host.plugin_settings(&p.name),
+                // Settings are the operator's: those in the file stay, and
+                // those from the environment never go into it.
+                settings: std::collections::BTreeMap::new(),
             })
         })
         .collect();
-    crate::config::Config::save_plugins(path, &entries)
-        .map_err(|e| InstallError::Config(e.to_string()))
+    if let Err(error) = crate::config::Config::save_plugins(path, &entries, forget) {
+        tracing::warn!(
+            path = %path.display(),
+            "config.json does not show the installed plugins: {error}; fix the file and the host brings its plugins list in line at the next plugin operation or start (`plinth plugin list` shows what is installed)"
+        );
+    }
+    Ok(())
 }

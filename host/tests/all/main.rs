@@ -6,6 +6,7 @@ mod vendor_process;
 mod vendor_standin;
 
 mod agent_verification;
+mod config_file_edits;
 mod config_startup;
 mod crash_recovery;
 mod dropin;
@@ -13,6 +14,7 @@ mod goods_api;
 mod host_schema;
 mod hostile_packages;
 mod hot_swap;
+mod installed_host;
 mod missing_plugins;
 mod package_lifecycle;
 mod plugin_cli;

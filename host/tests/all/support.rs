@@ -238,6 +238,15 @@ pub struct TestHost {
 impl TestHost {
     /// Stages `plugins` into `data_dir` and starts the host on `config`.
     pub async fn start(config: Config) -> Result<TestHost, StartupError> {
+        Self::start_at(config, None).await
+    }
+
+    /// [`TestHost::start`] for a `config` loaded from the file at
+    /// `config_path`, which the host then keeps in line with what it installs.
+    pub async fn start_at(
+        config: Config,
+        config_path: Option<PathBuf>,
+    ) -> Result<TestHost, StartupError> {
         init_tracing();
         for entry in &config.plugins {
             let dir = config
@@ -253,7 +262,7 @@ impl TestHost {
             host,
             agent,
             background,
-        } = startup::start(config, None).await?;
+        } = startup::start(config, config_path).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");

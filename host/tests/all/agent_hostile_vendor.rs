@@ -127,6 +127,11 @@ impl Watched {
 
     /// The standing assertions, then stop.
     async fn finish(self) {
+        let ok = self.route_ok.clone();
+        eventually("the route watcher's first answer", LIMIT, || async {
+            (ok.load(Ordering::Relaxed) > 0).then_some(())
+        })
+        .await;
         self.watcher.abort();
         let grown = rss_kib() - self.rss_before;
         assert!(
@@ -341,7 +346,6 @@ async fn agent_hostile_a_60_mb_websocket_message_is_refused_by_the_socket() {
 async fn agent_hostile_a_vendor_that_stops_reading_is_noticed_and_reconnected() {
     let vendor = StandInVendor::start().await;
     vendor.set_socket_fault(SocketFault::StopReading);
-    let started = Instant::now();
     let watched = standin_host(&vendor, |config| {
         let limits = &mut config.vendor.limits;
         limits.ping_every_ms = 200;
@@ -349,6 +353,7 @@ async fn agent_hostile_a_vendor_that_stops_reading_is_noticed_and_reconnected() 
         limits.send_timeout_ms = 1_000;
     })
     .await;
+    let started = Instant::now();
     eventually("a second session", LIMIT, || async {
         (vendor.hellos() >= 2).then_some(())
     })

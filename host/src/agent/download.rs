@@ -25,7 +25,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::time::Instant;
 
 use super::AgentLimits;
-use super::bounded::bounded_bytes;
+use super::bounded::{bounded, bounded_bytes};
 
 /// Most bytes of an error answer read (for the log only).
 const ERROR_BODY_LIMIT: usize = 4 * 1024;
@@ -164,7 +164,7 @@ pub async fn fetch(
                     return Err(e);
                 }
                 Err(Attempt::Retry(e)) => {
-                    tracing::warn!(%url, attempt, error = %e, "package download interrupted; will resume");
+                    tracing::warn!(url = %bounded(&url), attempt, error = %e, "package download interrupted; will resume");
                     retrying(&e);
                     last_error = e;
                     if attempt < request.attempts {
@@ -270,7 +270,7 @@ async fn attempt_once(
     }
     if status.is_client_error() && status != reqwest::StatusCode::RANGE_NOT_SATISFIABLE {
         let body = error_body(&mut response, limits.download_idle()).await;
-        tracing::warn!(%url, %status, %body, "package download refused");
+        tracing::warn!(url = %bounded(url), %status, %body, "package download refused");
         if matches!(status.as_u16(), 408 | 429) {
             return Err(Attempt::Retry(format!("the vendor answered {status}")));
         }

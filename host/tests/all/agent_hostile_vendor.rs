@@ -134,6 +134,7 @@ impl Watched {
         .await;
         self.watcher.abort();
         let grown = rss_kib() - self.rss_before;
+        eprintln!("resident memory grew by {grown} KiB");
         assert!(
             grown < RSS_BOUND_KIB,
             "resident memory grew by {grown} KiB (bound {RSS_BOUND_KIB} KiB)"

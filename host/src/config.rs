@@ -264,6 +264,8 @@ pub struct VendorConfig {
     /// Attempts per package download; each retry resumes where the last
     /// one broke off.
     pub download_attempts: u32,
+    /// The agent's time-outs, minimum download rate and reconnect cap.
+    pub limits: crate::agent::AgentLimits,
 }
 
 impl Default for VendorConfig {
@@ -277,6 +279,7 @@ impl Default for VendorConfig {
             reconnect_max_ms: 30_000,
             reconnect_attempts: 100,
             download_attempts: 5,
+            limits: crate::agent::AgentLimits::default(),
         }
     }
 }
@@ -312,6 +315,7 @@ impl fmt::Debug for VendorConfig {
             .field("reconnect_max_ms", &self.reconnect_max_ms)
             .field("reconnect_attempts", &self.reconnect_attempts)
             .field("download_attempts", &self.download_attempts)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -764,6 +768,9 @@ impl Config {
                 if value < 1 {
                     return Err(Problem::invalid(key, "must be at least 1"));
                 }
+            }
+            if let Err(key) = vendor.limits.check() {
+                return Err(Problem::invalid(&key, "must be at least 1"));
             }
         }
         Ok(())

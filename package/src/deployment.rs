@@ -82,8 +82,10 @@ pub struct DeploymentManifest {
 }
 
 /// What goes over the wire: the body as canonical JSON text plus its
-/// signature.
+/// signature. Unknown fields are refused: they would sit outside what the
+/// signature covers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SignedDeployment {
     /// The exact JSON text that was signed.
     pub manifest: String,

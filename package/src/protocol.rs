@@ -218,6 +218,13 @@ mod tests {
             )
             .is_err()
         );
+        // Inside the offer's deployment too, outside the signed text.
+        let offer = serde_json::json!({"type": "offer", "deployment_id": "d",
+            "deployment": {"manifest": "{}", "signature": "", "key_id": ""}});
+        assert!(serde_json::from_value::<VendorMessage>(offer.clone()).is_ok());
+        let mut extra = offer;
+        extra["deployment"]["note"] = "unsigned".into();
+        assert!(serde_json::from_value::<VendorMessage>(extra).is_err());
     }
 
     #[test]

@@ -1,29 +1,38 @@
 //! The worker that applies offers, one at a time, in the order received.
 //!
-//! Before a byte is downloaded an offer must pass, in order: the signature
-//! against the pinned vendor key (before the manifest is even parsed), the
-//! customer, the validity window (an expired offer, frozen or replayed
-//! later, is refused), the id the offer claims, replay (a deployment already
-//! acted on is not applied again, and one issued before the newest acted-on
-//! deployment is refused) and downgrade (every version only moves up). Then
-//! each package, in the manifest's dependency order: download, check size
-//! and sha256, check the archive names the same plugin and version, install
-//! through the pipeline. When one fails, the packages this deployment
-//! already changed are rolled back (an upgrade to its previous version, a
-//! fresh install removed with its data kept), so the host never runs half
-//! a deployment.
+//! Before a byte is downloaded an offer must pass, in order: its format,
+//! the signature against the pinned vendor key (before the manifest is even
+//! parsed), the customer, the validity window (an expired offer, frozen or
+//! replayed later, is refused), the id the offer claims, replay (a
+//! deployment already acted on is not applied again, and one issued before
+//! the newest acted-on deployment is refused), downgrade (every version
+//! only moves up) and size (no package over the host's package limit).
+//! Then each package, in the manifest's dependency order: download, check
+//! size and sha256, check the archive names the same plugin and version,
+//! install through the pipeline. When one fails, the packages this
+//! deployment already changed are rolled back (an upgrade to its previous
+//! version, a fresh install removed with its data kept), so the host never
+//! runs half a deployment. Partial downloads are removed when a deployment
+//! ends, and at start-up unless the newest deployment is still being
+//! applied.
+//!
+//! A panic while applying one offer is caught: that deployment is reported
+//! failed, the view counts it, and the worker takes the next offer.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use futures::FutureExt as _;
 use plinth_package::protocol::{PackageState, StatusReport};
 use plinth_package::{DeploymentManifest, DeploymentPackage, Expectations, Limits};
 use semver::Version;
-use tokio::sync::mpsc;
 
 use super::AgentHost as Host;
+use super::bounded::bounded;
 use super::download::{self, DownloadError, DownloadRequest};
+use super::queue::OfferReceiver;
 use super::{AgentSettings, IncomingOffer};
 use crate::db::agent_ledger::{self, outcome};
 use crate::db::{DbError, now_ms};
@@ -33,25 +42,66 @@ use crate::install::{self, InstallMode};
 /// How often download progress is reported.
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 
-pub(super) async fn run(
-    host: Host,
-    settings: Arc<AgentSettings>,
-    mut offers: mpsc::Receiver<IncomingOffer>,
-) {
-    let client = match reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .build()
-    {
+pub(super) async fn run(host: Host, settings: Arc<AgentSettings>, mut offers: OfferReceiver) {
+    let client = match download::client(&settings.limits) {
         Ok(client) => client,
         Err(e) => {
-            tracing::error!(error = %e, "upgrade agent: cannot build its HTTP client; offers will not be applied");
+            let error = format!(
+                "the upgrade agent cannot build its HTTP client ({e}); offers will not be applied until the host restarts"
+            );
+            tracing::error!(%error);
+            host.agent.set_error(&error);
             return;
         }
     };
+    remove_stale_parts(&host).await;
     while let Some(offer) = offers.recv().await {
         let id = offer.deployment_id.clone();
-        if let Err(e) = apply_offer(&host, &settings, &client, offer).await {
-            tracing::error!(deployment_id = %id, error = %e, "upgrade agent: the database failed while applying an offer; the vendor will offer it again on reconnect");
+        let applied = AssertUnwindSafe(apply_offer(&host, &settings, &client, offer))
+            .catch_unwind()
+            .await;
+        match applied {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(deployment_id = %id, error = %e, "upgrade agent: the database failed while applying an offer; the vendor will offer it again on reconnect");
+            }
+            Err(panic) => {
+                let reason = format!(
+                    "the agent failed inside while applying this deployment ({}); it was abandoned and the agent went on with the next offer",
+                    super::panic_text(&*panic)
+                );
+                tracing::error!(deployment_id = %id, %reason, "upgrade agent: deploy worker failure");
+                host.agent.update(|s| s.worker_failures += 1);
+                host.agent.set_error(&reason);
+                host.agent.set_cancelled(None);
+                let reporter = Reporter {
+                    host: &host,
+                    deployment_id: &id,
+                };
+                if let Err(e) = reporter.finish(PackageState::Failure { reason }).await {
+                    tracing::error!(deployment_id = %id, error = %e, "upgrade agent: cannot record a worker failure");
+                }
+                mark_view(&host, &id, outcome::FAILURE);
+            }
+        }
+    }
+}
+
+/// At start-up: partial downloads are kept only while the newest
+/// deployment is still being applied (its offer resumes them).
+async fn remove_stale_parts(host: &Host) {
+    let resumable = agent_ledger::newest_acted_on(&host.db)
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|entry| entry.outcome == outcome::APPLYING);
+    if !resumable {
+        let removed = download::remove_all_parts(&host.data.downloads()).await;
+        if removed > 0 {
+            tracing::info!(
+                removed,
+                "upgrade agent: removed partial downloads of ended deployments"
+            );
         }
     }
 }
@@ -68,6 +118,16 @@ impl Reporter<'_> {
         package: Option<(&str, &Version)>,
         state: PackageState,
     ) -> Result<(), DbError> {
+        // Reasons may carry vendor text; what is kept and sent is bounded.
+        let state = match state {
+            PackageState::Failure { reason } => PackageState::Failure {
+                reason: bounded(&reason),
+            },
+            PackageState::RolledBack { reason } => PackageState::RolledBack {
+                reason: bounded(&reason),
+            },
+            other => other,
+        };
         let seq = agent_ledger::next_seq(&self.host.db, self.deployment_id).await?;
         let report = StatusReport {
             seq,
@@ -98,16 +158,23 @@ impl Reporter<'_> {
         let (outcome, reason) = match &state {
             PackageState::Success => (outcome::SUCCESS, None),
             PackageState::Failure { reason } | PackageState::RolledBack { reason } => {
-                (outcome::FAILURE, Some(reason.as_str()))
+                (outcome::FAILURE, Some(bounded(reason)))
             }
             _ => (outcome::APPLYING, None),
         };
-        agent_ledger::record_outcome(&self.host.db, self.deployment_id, outcome, reason).await?;
+        agent_ledger::record_outcome(
+            &self.host.db,
+            self.deployment_id,
+            outcome,
+            reason.as_deref(),
+        )
+        .await?;
         self.report(None, state).await
     }
 
     /// Refuses the whole offer before anything was downloaded.
     async fn refuse(&self, reason: String) -> Result<(), DbError> {
+        let reason = bounded(&reason);
         tracing::warn!(deployment_id = %self.deployment_id, %reason, "upgrade agent: offer refused");
         agent_ledger::record_outcome(
             &self.host.db,
@@ -134,11 +201,8 @@ async fn apply_offer(
     client: &reqwest::Client,
     offer: IncomingOffer,
 ) -> Result<(), DbError> {
+    // The connection refused ids the ledger cannot hold.
     let id = offer.deployment_id.as_str();
-    if id.is_empty() || id.len() > 128 || id.chars().any(char::is_control) {
-        tracing::warn!(deployment_id = %id, "upgrade agent: ignoring an offer whose id is empty, too long or not printable");
-        return Ok(());
-    }
     agent_ledger::record_received(&host.db, id).await?;
     let reporter = Reporter {
         host,
@@ -170,7 +234,11 @@ async fn apply_offer(
         return reporter.report(None, state).await;
     }
 
-    let manifest = match check_offer(host, settings, &offer).await? {
+    let deployment = match &offer.deployment {
+        Ok(deployment) => deployment,
+        Err(reason) => return reporter.refuse(reason.clone()).await,
+    };
+    let manifest = match check_offer(host, settings, id, deployment).await? {
         Ok(manifest) => manifest,
         Err(reason) => return reporter.refuse(reason).await,
     };
@@ -193,14 +261,18 @@ async fn apply_offer(
         }
     });
     tracing::info!(deployment_id = %id, packages = manifest.packages.len(), "upgrade agent: applying deployment");
-    apply_packages(host, settings, client, &reporter, &manifest).await
+    let applied = apply_packages(host, settings, client, &reporter, &manifest).await;
+    // Ended, however it went: its partial downloads are of no more use.
+    download::remove_parts(&host.data.downloads(), &manifest.packages).await;
+    applied
 }
 
 /// Every check before download. `Ok(Err(reason))` refuses the offer.
 async fn check_offer(
     host: &Host,
     settings: &AgentSettings,
-    offer: &IncomingOffer,
+    offered_id: &str,
+    deployment: &plinth_package::SignedDeployment,
 ) -> Result<Result<DeploymentManifest, String>, DbError> {
     let now = now_ms() / 1000;
     let expect = Expectations {
@@ -208,14 +280,15 @@ async fn check_offer(
         now,
         max_clock_skew_secs: plinth_package::deployment::DEFAULT_MAX_CLOCK_SKEW_SECS,
     };
-    let manifest = match offer.deployment.verify(&settings.public_key, &expect) {
+    let manifest = match deployment.verify(&settings.public_key, &expect) {
         Ok(manifest) => manifest,
         Err(e) => return Ok(Err(e.to_string())),
     };
-    if manifest.deployment_id != offer.deployment_id {
+    if manifest.deployment_id != offered_id {
         return Ok(Err(format!(
             "the offer calls itself {:?} but its signed manifest is {:?}; ask the vendor to push again",
-            offer.deployment_id, manifest.deployment_id
+            offered_id,
+            bounded(&manifest.deployment_id)
         )));
     }
     if let Some(newest) = agent_ledger::newest_acted_on(&host.db).await?
@@ -225,6 +298,13 @@ async fn check_offer(
         return Ok(Err(format!(
             "replayed or out-of-date deployment: it was issued at {} but deployment {} issued at {} was already applied; ask the vendor to push a current deployment",
             manifest.issued_at, newest.deployment_id, newest.issued_at
+        )));
+    }
+    let limit = Limits::default().max_package_bytes;
+    if let Some(package) = manifest.packages.iter().find(|p| p.size > limit) {
+        return Ok(Err(format!(
+            "{} {} is {} bytes, over this host's package limit of {limit} bytes; nothing was downloaded",
+            package.name, package.version, package.size
         )));
     }
     let installed = super::installed_versions(host).await?;
@@ -288,7 +368,7 @@ async fn apply_packages(
                     )
                     .await?;
                 let culprit = format!("{} {}", package.name, package.version);
-                for later in &manifest.packages[index + 1..] {
+                for later in manifest.packages.get(index + 1..).unwrap_or_default() {
                     reporter
                         .package(
                             later,
@@ -392,6 +472,7 @@ async fn install_one(
         token: &settings.token,
         dir: &dir,
         attempts: settings.download_attempts,
+        limits: &settings.limits,
     };
     reporter
         .package(
@@ -408,6 +489,7 @@ async fn install_one(
         &request,
         package,
         |bytes| received.store(bytes, Ordering::Relaxed),
+        |reason| agent.package_retry(id, &package.name, reason),
         || agent.is_cancelled(id),
     );
     tokio::pin!(fetch);
@@ -446,17 +528,14 @@ async fn install_one(
             },
         )
         .await?;
+    // Size and sha256 were checked as the bytes arrived; what is left to
+    // verify is what the archive says it is.
     reporter.package(package, PackageState::Verifying).await?;
-    if let Err(e) = download::verify(&path, package).await {
-        return Ok(Err(Failure::Other(e.to_string())));
-    }
-    let bytes = match tokio::fs::read(&path).await {
+    let bytes = match install::read_package_file(&path).await {
         Ok(bytes) => bytes,
         Err(e) => {
-            return Ok(Err(Failure::Other(format!(
-                "reading the download {}: {e}",
-                path.display()
-            ))));
+            let _ = tokio::fs::remove_file(&path).await;
+            return Ok(Err(Failure::Other(format!("reading the download: {e}"))));
         }
     };
     let _ = tokio::fs::remove_file(&path).await;

@@ -15,11 +15,20 @@
 //!
 //! [`AgentState`] is what the admin API shows: connected or not, the last
 //! offer and each package's progress.
+//!
+//! Nothing the vendor sends may panic the agent, so indexing and slicing
+//! are linted here (use `get`); text from the vendor is cut by [`bounded`]
+//! wherever it is kept; every wait on the vendor has a time-out from
+//! [`AgentLimits`].
+#![warn(clippy::indexing_slicing)]
 
+mod bounded;
 mod connection;
 mod deploy;
 mod download;
+mod limits;
 mod outbox;
+mod queue;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -28,11 +37,13 @@ use std::time::Duration;
 use plinth_package::VendorPublicKey;
 use plinth_package::protocol::{PackageState, StatusReport};
 use serde::Serialize;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
 use crate::Host;
 use crate::config::VendorConfig;
 
+pub use bounded::{FIELD_LIMIT, bounded};
+pub use limits::AgentLimits;
 pub use outbox::Outbox;
 
 /// How the agent reaches the vendor, read once from `config.json`.
@@ -49,6 +60,7 @@ pub struct AgentSettings {
     pub reconnect_max: Duration,
     pub reconnect_attempts: u32,
     pub download_attempts: u32,
+    pub limits: AgentLimits,
 }
 
 impl AgentSettings {
@@ -58,6 +70,10 @@ impl AgentSettings {
     pub fn from_config(vendor: &VendorConfig) -> Result<Self, String> {
         let public_key = VendorPublicKey::from_hex(&vendor.public_key)
             .map_err(|e| format!("vendor.public_key: {e}"))?;
+        vendor
+            .limits
+            .check()
+            .map_err(|key| format!("{key} must be at least 1"))?;
         let http_base = http_base(&vendor.endpoint).ok_or_else(|| {
             format!(
                 "vendor.endpoint {:?} is not a ws:// or wss:// URL",
@@ -74,6 +90,7 @@ impl AgentSettings {
             reconnect_max: Duration::from_millis(vendor.reconnect_max_ms),
             reconnect_attempts: vendor.reconnect_attempts,
             download_attempts: vendor.download_attempts,
+            limits: vendor.limits.clone(),
         })
     }
 }
@@ -110,10 +127,11 @@ pub enum ConnectionState {
     Disabled,
     Connecting,
     Connected,
-    /// Waiting before the next attempt.
+    /// Waiting before the next attempt, and why.
     BackingOff {
         attempt: u32,
         retry_in_ms: u64,
+        reason: String,
     },
     /// Given up: the server refused us (4xx) or the attempts ran out.
     /// `POST /api/admin/agent/reconnect` starts again.
@@ -131,6 +149,8 @@ pub struct PackageProgress {
     /// `None` until work on it starts.
     pub state: Option<PackageState>,
     pub updated_at_ms: i64,
+    /// Why the download was last interrupted and resumed, if it was.
+    pub retry_reason: Option<String>,
 }
 
 /// The last offer and what became of it.
@@ -159,9 +179,20 @@ pub struct AgentSnapshot {
     /// Successful connections so far (the first included).
     pub connections: u64,
     pub last_error: Option<String>,
+    /// Why the previous connection ended (kept after a reconnect, unlike
+    /// `last_error`).
+    pub last_disconnect: Option<String>,
     pub last_offer: Option<OfferView>,
     /// Status reports the server has not acknowledged yet.
     pub unacknowledged_reports: usize,
+    /// The vendor's clock minus this host's, seconds, from the last
+    /// `welcome`.
+    pub clock_skew_secs: Option<i64>,
+    /// Set when that skew is beyond what offers tolerate.
+    pub clock_warning: Option<String>,
+    /// Times the deploy worker failed on an offer and carried on with
+    /// the next; each is also in `last_error`.
+    pub worker_failures: u64,
 }
 
 /// The agent's shared state: what it shows, its outbox and its controls.
@@ -197,8 +228,12 @@ impl AgentState {
             connected_since_ms: None,
             connections: 0,
             last_error: None,
+            last_disconnect: None,
             last_offer: None,
             unacknowledged_reports: 0,
+            clock_skew_secs: None,
+            clock_warning: None,
+            worker_failures: 0,
         };
         Self {
             inner: Arc::new(Shared {
@@ -233,6 +268,33 @@ impl AgentState {
 
     fn update(&self, f: impl FnOnce(&mut AgentSnapshot)) {
         f(&mut self.lock());
+    }
+
+    /// Records an error for the admin view, bounded.
+    fn set_error(&self, error: &str) {
+        let error = bounded(error);
+        self.update(|s| s.last_error = Some(error));
+    }
+
+    /// Changes the last offer's view if it is still `deployment_id`'s.
+    fn update_offer(&self, deployment_id: &str, f: impl FnOnce(&mut OfferView)) {
+        self.update(|s| {
+            if let Some(offer) = s.last_offer.as_mut()
+                && offer.deployment_id == deployment_id
+            {
+                f(offer);
+            }
+        });
+    }
+
+    /// Notes why a package's download was interrupted.
+    fn package_retry(&self, deployment_id: &str, package: &str, reason: &str) {
+        let reason = bounded(reason);
+        self.update_offer(deployment_id, |offer| {
+            if let Some(p) = offer.packages.iter_mut().find(|p| p.name == package) {
+                p.retry_reason = Some(reason);
+            }
+        });
     }
 
     fn outbox(&self) -> &Outbox {
@@ -276,7 +338,7 @@ impl AgentState {
                     offer.outcome = report.state.name().to_owned();
                     offer.reason = match &report.state {
                         PackageState::Failure { reason } | PackageState::RolledBack { reason } => {
-                            Some(reason.clone())
+                            Some(bounded(reason))
                         }
                         _ => None,
                     };
@@ -286,11 +348,12 @@ impl AgentState {
     }
 }
 
-/// An offer as the connection hands it to the worker.
+/// An offer as the connection hands it to the worker: the signed
+/// deployment, or why the offer could not be read (the worker refuses it).
 #[derive(Debug)]
 struct IncomingOffer {
     deployment_id: String,
-    deployment: plinth_package::SignedDeployment,
+    deployment: Result<plinth_package::SignedDeployment, String>,
 }
 
 /// Starts the agent's two tasks; returns their handles. Call only when
@@ -298,7 +361,7 @@ struct IncomingOffer {
 pub fn spawn(host: Host, agent: AgentState) -> Result<Vec<tokio::task::JoinHandle<()>>, String> {
     let host = AgentHost { host, agent };
     let settings = Arc::new(AgentSettings::from_config(&host.config.vendor)?);
-    let (offers_tx, offers_rx) = mpsc::channel(8);
+    let (offers_tx, offers_rx) = queue::offer_queue();
     let connection = tokio::spawn(connection::run(host.clone(), settings.clone(), offers_tx));
     let worker = tokio::spawn(deploy::run(host, settings, offers_rx));
     Ok(vec![connection, worker])
@@ -331,6 +394,7 @@ fn progress_rows(packages: &[plinth_package::DeploymentPackage]) -> Vec<PackageP
             size: p.size,
             state: None,
             updated_at_ms: crate::db::now_ms(),
+            retry_reason: None,
         })
         .collect()
 }
@@ -344,6 +408,37 @@ async fn installed_versions(
         .into_iter()
         .map(|p| (p.name, p.version))
         .collect())
+}
+
+/// Longest deployment id the agent accepts (the ledger's column holds it).
+const MAX_DEPLOYMENT_ID: usize = 128;
+
+/// Why an offer's deployment id is unusable, if it is: empty, longer than
+/// [`MAX_DEPLOYMENT_ID`] bytes, or holding a control character (a NUL
+/// among them). Such an offer is refused at the socket.
+fn deployment_id_problem(id: &str) -> Option<String> {
+    if id.is_empty() {
+        Some("the offer's deployment_id is empty".into())
+    } else if id.len() > MAX_DEPLOYMENT_ID {
+        Some(format!(
+            "the offer's deployment_id is {} bytes long; at most {MAX_DEPLOYMENT_ID} are accepted",
+            id.len()
+        ))
+    } else if id.chars().any(char::is_control) {
+        Some("the offer's deployment_id holds a control character (such as NUL)".into())
+    } else {
+        None
+    }
+}
+
+/// The message of a caught panic.
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into());
+    bounded(&text)
 }
 
 #[cfg(test)]
@@ -362,5 +457,15 @@ mod tests {
         );
         assert_eq!(http_base("http://vendor.example.com"), None);
         assert_eq!(http_base("ws:///nohost"), None);
+    }
+
+    #[test]
+    fn unusable_deployment_ids_are_named() {
+        assert_eq!(deployment_id_problem("d-1763932000-3f9a"), None);
+        assert!(deployment_id_problem("").is_some());
+        let long = deployment_id_problem(&"d".repeat(200)).unwrap_or_default();
+        assert!(long.contains("200 bytes"), "{long}");
+        let nul = deployment_id_problem("d-\0-1").unwrap_or_default();
+        assert!(nul.contains("NUL"), "{nul}");
     }
 }

@@ -38,6 +38,11 @@ impl Outbox {
     /// outage does not pile up byte counts.
     pub fn push(&self, report: StatusReport) {
         let mut queue = self.queue();
+        // The same report again (a refusal repeated on every reconnect)
+        // replaces the waiting copy.
+        queue.retain(|q| {
+            !(q.report.deployment_id == report.deployment_id && q.report.seq == report.seq)
+        });
         queue.retain(|q| {
             q.report.state.is_final()
                 || q.report.deployment_id != report.deployment_id

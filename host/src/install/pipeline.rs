@@ -136,6 +136,24 @@ pub async fn install_package(
     }
 }
 
+/// Reads a package file from disk for [`install_package`]; one larger than
+/// the package limit is refused before a byte of it is read, so a caller
+/// holding a downloaded file never loads more than that limit.
+pub async fn read_package_file(path: &Path) -> Result<Vec<u8>, InstallError> {
+    let io = |source| InstallError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let limit = Limits::default().max_package_bytes;
+    let size = tokio::fs::metadata(path).await.map_err(io)?.len();
+    if size > limit {
+        return Err(InstallError::Package(
+            plinth_package::PackageError::PackageTooLarge { size, limit },
+        ));
+    }
+    tokio::fs::read(path).await.map_err(io)
+}
+
 /// The install steps after `started`. On error, says whether the commit
 /// point was passed (then the new version is installed and only the last
 /// steps failed).

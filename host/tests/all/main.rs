@@ -5,6 +5,7 @@ mod support;
 mod vendor_process;
 mod vendor_standin;
 
+mod agent_hostile_vendor;
 mod agent_verification;
 mod config_file_edits;
 mod config_startup;

@@ -460,6 +460,11 @@ pub fn agent_config(
         public_key: public_key.to_owned(),
         reconnect_initial_ms: 50,
         reconnect_max_ms: 400,
+        // Tests reconnect on purpose, faster than production allows.
+        limits: plinth_host::agent::AgentLimits {
+            reconnects_per_minute: 600,
+            ..Default::default()
+        },
         ..Default::default()
     };
     config

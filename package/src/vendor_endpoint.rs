@@ -68,11 +68,11 @@ mod tests {
 
     #[test]
     fn endpoints_parse_into_host_and_http_base() {
-        let e = WsEndpoint::parse("wss://vendor.example.com:8443/api/agent?x=1").unwrap();
+        let e = WsEndpoint::parse("wss://vendor.example.com:8443/api/agent?x=1").expect("valid");
         assert!(e.secure);
         assert_eq!(e.host, "vendor.example.com");
         assert_eq!(e.http_base(), "https://vendor.example.com:8443");
-        let e = WsEndpoint::parse("ws://[::1]:7400/api/agent").unwrap();
+        let e = WsEndpoint::parse("ws://[::1]:7400/api/agent").expect("valid");
         assert_eq!(e.host, "::1");
         assert_eq!(e.http_base(), "http://[::1]:7400");
     }

@@ -50,29 +50,10 @@ pub fn customer_name_problem(name: &str) -> Option<&'static str> {
     None
 }
 
-/// The package-name rule of `plugin.toml`: `^[a-z][a-z0-9-]{1,39}$`, no
-/// trailing `-`, no `--`.
+/// The package-name rule of `plugin.toml`, from `plinth-package`, so the
+/// vendor accepts exactly the names a host can install.
 pub fn plugin_name_problem(name: &str) -> Option<&'static str> {
-    let b = name.as_bytes();
-    if !(2..=40).contains(&b.len()) {
-        return Some("must be 2 to 40 characters long");
-    }
-    if !b[0].is_ascii_lowercase() {
-        return Some("must start with a lowercase letter a-z");
-    }
-    if !b
-        .iter()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-    {
-        return Some("may only contain lowercase letters a-z, digits 0-9 and '-'");
-    }
-    if name.ends_with('-') {
-        return Some("must not end with '-'");
-    }
-    if name.contains("--") {
-        return Some("must not contain \"--\"");
-    }
-    None
+    plinth_package::manifest::name_problem(name)
 }
 
 /// Parses an assignment range, with a message saying what ranges look like.

@@ -1550,9 +1550,8 @@ fn literals_render_as_written() {
     // A MySQL literal whose rendering would change its meaning is caught by
     // the read-back check, not sent.
     let smuggle = "SELECT '\\\\', ' UNION SELECT plugin FROM plinth_plugins WHERE ''=''";
-    match probe(Dialect::Mysql, smuggle) {
-        Ok(c) => assert_eq!(c.sql, smuggle),
-        Err(_) => {}
+    if let Ok(c) = probe(Dialect::Mysql, smuggle) {
+        assert_eq!(c.sql, smuggle);
     }
 }
 

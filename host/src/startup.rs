@@ -24,6 +24,7 @@ use plinth_package::manifest::PackageKind;
 use crate::agent::AgentState;
 use crate::config::{Config, PluginEntry};
 use crate::db::migrate::{self, MigrateError, MigrationReport};
+use crate::db::plugin_sql::PluginSqlPolicy;
 use crate::db::store;
 use crate::db::{Db, DbError, DbOptions};
 use crate::events::{self, EventBus};
@@ -125,6 +126,11 @@ pub async fn assemble(
     })
     .await?;
     tracing::info!(dialect = %db.dialect(), url = %crate::db::redact_url(&config.database.url), "database open");
+    db.plugin_sql().configure(&PluginSqlPolicy {
+        production: config.is_production(),
+        allow_superuser: config.database.plugin_sql_as_superuser,
+        plugin_memory_limit_bytes: (config.runtime.memory_limit_mib as usize) * 1024 * 1024,
+    })?;
 
     // 4. Host schema.
     let report: MigrationReport = migrate::migrate_host(&db, &config.database.schema_dir).await?;

@@ -17,6 +17,7 @@ mod package_lifecycle;
 mod plugin_cli;
 mod plugin_isolation;
 mod plugin_sql_scope;
+mod plugin_sql_walls;
 mod tasks_events_kv;
 mod upgrade_agent;
 mod wasi_http_component;

@@ -118,6 +118,8 @@ impl Drop for TestDb {
             DbKind::Postgres => format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
             _ => format!("DROP DATABASE IF EXISTS {}", self.name),
         };
+        let role_tag = (self.kind == DbKind::Postgres)
+            .then(|| plinth_host::db::plugin_roles::role_tag(&self.name, "public"));
         // Drop runs outside any async context we can block on, so use a
         // small runtime on a thread of its own.
         let _ = std::thread::spawn(move || {
@@ -130,6 +132,11 @@ impl Drop for TestDb {
             rt.block_on(async move {
                 if let Ok(pool) = sqlx::AnyPool::connect(&admin).await {
                     let _ = sqlx::raw_sql(&drop_sql).execute(&pool).await;
+                    if let Some(tag) = role_tag {
+                        // Roles are cluster-wide: drop this database's plugin roles too.
+                        let _ =
+                            plinth_host::db::plugin_roles::drop_roles_for_tag(&pool, &tag).await;
+                    }
                     pool.close().await;
                 }
             });

@@ -1,0 +1,312 @@
+//! The database's own wall around each plugin's tables, on PostgreSQL and
+//! MySQL/MariaDB, and what the host's database user may do.
+//!
+//! On PostgreSQL every plugin gets a `NOLOGIN` role. Its migrations, install
+//! hook and requests run inside a transaction that switched to that role
+//! (`set_config('role', …, true)`, the function form of `SET LOCAL ROLE`),
+//! so the server itself refuses anything on tables the role does not own:
+//! the host's tables belong to the host's user, and each plugin's tables to
+//! its own role. Roles are cluster-wide while a database is not, so a role's
+//! name carries a short hash of the database and schema
+//! (`plinth_p_<hash>_<plugin>`): two hosts (or two tests) on different
+//! databases of one server never share a role.
+//!
+//! [`DbRights`] is found once at connect: whether the user can create roles
+//! (superuser or `CREATEROLE`). Without that right the host runs plugin SQL
+//! with the parser guard alone; start-up refuses that in production mode
+//! (see [`super::plugin_sql::PluginSqlPolicy`]).
+//!
+//! MySQL/MariaDB get a server-side statement time limit per plugin
+//! statement (`max_statement_time`, MariaDB; `max_execution_time`, MySQL),
+//! but no per-plugin account yet: there the parser guard is the only wall
+//! around tables (`SET ROLE` on MariaDB adds privileges to the connecting
+//! user's, it cannot take the root user's away).
+
+use sha2::{Digest, Sha256};
+use sqlx::{AnyConnection, AnyPool, Row};
+
+use super::{Db, Dialect};
+
+/// What the host's database user can do for the second wall.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbRights {
+    /// PostgreSQL, and the user can create roles.
+    PostgresRoles {
+        /// Short hash of database and schema, part of every role name.
+        tag: String,
+        /// The schema plugin tables live in (`current_schema()` at connect).
+        schema: String,
+        /// The session's `search_path`, restored after a plugin statement
+        /// inside a host transaction.
+        search_path: String,
+        superuser: bool,
+    },
+    /// SQLite: the authorizer on every connection ([`super::sqlite_wall`]).
+    SqliteAuthorizer,
+    /// MySQL or MariaDB: statement time limits only.
+    Mysql { mariadb: bool },
+    /// The user lacks `missing`: the parser guard is the only wall.
+    GuardOnly { missing: String },
+}
+
+impl DbRights {
+    /// Whether the database itself confines each plugin to its tables.
+    pub fn database_enforces_tables(&self) -> bool {
+        matches!(self, Self::PostgresRoles { .. } | Self::SqliteAuthorizer)
+    }
+}
+
+/// Finds what the connecting user may do.
+pub async fn probe(pool: &AnyPool, dialect: Dialect) -> Result<DbRights, sqlx::Error> {
+    match dialect {
+        Dialect::Sqlite => Ok(DbRights::SqliteAuthorizer),
+        Dialect::Mysql => {
+            let row = sqlx::query("SELECT VERSION()").fetch_one(pool).await?;
+            let version: String = row.try_get(0)?;
+            Ok(DbRights::Mysql {
+                mariadb: version.to_ascii_lowercase().contains("mariadb"),
+            })
+        }
+        Dialect::Postgres => {
+            let row = sqlx::query(
+                "SELECT r.rolsuper, r.rolcreaterole, current_database()::text, \
+                 current_schema()::text, current_setting('search_path') \
+                 FROM pg_roles r WHERE r.rolname = current_user",
+            )
+            .fetch_one(pool)
+            .await?;
+            let superuser: bool = row.try_get(0)?;
+            let create_role: bool = row.try_get(1)?;
+            let database: String = row.try_get(2)?;
+            let schema: String = row.try_get(3)?;
+            let search_path: String = row.try_get(4)?;
+            if !superuser && !create_role {
+                return Ok(DbRights::GuardOnly {
+                    missing: "CREATEROLE (PostgreSQL: ALTER ROLE <host user> CREATEROLE)".into(),
+                });
+            }
+            Ok(DbRights::PostgresRoles {
+                tag: role_tag(&database, &schema),
+                schema,
+                search_path,
+                superuser,
+            })
+        }
+    }
+}
+
+/// The part of every role name that is specific to one database and schema.
+pub fn role_tag(database: &str, schema: &str) -> String {
+    let digest = Sha256::digest(format!("{database}\0{schema}").as_bytes());
+    hex::encode(&digest[..4])
+}
+
+/// The role of `plugin` for a database whose tag is `tag`; at most 63 bytes
+/// (PostgreSQL's identifier limit).
+pub fn role_name(tag: &str, plugin: &str) -> String {
+    let clean: String = plugin
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let base = format!("plinth_p_{tag}_");
+    if base.len() + clean.len() <= 63 {
+        return base + &clean;
+    }
+    let digest = hex::encode(&Sha256::digest(plugin.as_bytes())[..4]);
+    let keep = 63 - base.len() - digest.len() - 1;
+    format!("{base}{}_{digest}", &clean[..keep])
+}
+
+/// `"name"` with embedded quotes doubled.
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Creates `plugin`'s role when missing, lets it create tables in the
+/// schema, lets the host switch to it, and hands it the tables (and free
+/// sequences) under its prefix that it does not own yet, e.g. ones created
+/// before roles existed. Idempotent; a no-op where roles are not used.
+pub async fn ensure_role(db: &Db, plugin: &str, table_prefix: &str) -> Result<(), sqlx::Error> {
+    let DbRights::PostgresRoles {
+        tag,
+        schema,
+        superuser,
+        ..
+    } = db.plugin_sql().rights()
+    else {
+        return Ok(());
+    };
+    let role = role_name(tag, plugin);
+    let quoted = quote_ident(&role);
+    let mut conn = db.pool().acquire().await?;
+    let exists = sqlx::query("SELECT 1 FROM pg_roles WHERE rolname = $1")
+        .bind(&role)
+        .fetch_optional(&mut *conn)
+        .await?
+        .is_some();
+    if !exists {
+        // Two hosts on one database could race here; the loser's error is
+        // "already exists", which is what it wanted.
+        if let Err(e) = sqlx::query(&format!("CREATE ROLE {quoted} NOLOGIN"))
+            .execute(&mut *conn)
+            .await
+            && !e.to_string().contains("already exists")
+        {
+            return Err(e);
+        }
+    }
+    if !superuser {
+        sqlx::query(&format!("GRANT {quoted} TO CURRENT_USER"))
+            .execute(&mut *conn)
+            .await?;
+    }
+    sqlx::query(&format!(
+        "GRANT USAGE, CREATE ON SCHEMA {} TO {quoted}",
+        quote_ident(schema)
+    ))
+    .execute(&mut *conn)
+    .await?;
+    adopt_tables(&mut conn, schema, &role, table_prefix).await
+}
+
+async fn adopt_tables(
+    conn: &mut AnyConnection,
+    schema: &str,
+    role: &str,
+    table_prefix: &str,
+) -> Result<(), sqlx::Error> {
+    // Tables, views and sequences not tied to a column (those follow their
+    // table) under the prefix, not yet owned by the role.
+    let rows = sqlx::query(
+        "SELECT c.relname::text, c.relkind::text FROM pg_class c \
+         JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = $1 AND left(c.relname, length($2)) = $2 \
+         AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') \
+         AND pg_get_userbyid(c.relowner) <> $3 \
+         AND NOT (c.relkind = 'S' AND EXISTS (SELECT 1 FROM pg_depend d \
+             WHERE d.objid = c.oid AND d.deptype IN ('a', 'i')))",
+    )
+    .bind(schema)
+    .bind(table_prefix)
+    .bind(role)
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in rows {
+        let name: String = row.try_get(0)?;
+        let kind: String = row.try_get(1)?;
+        let object = match kind.as_str() {
+            "v" => "VIEW",
+            "m" => "MATERIALIZED VIEW",
+            "f" => "FOREIGN TABLE",
+            "S" => "SEQUENCE",
+            _ => "TABLE",
+        };
+        sqlx::query(&format!(
+            "ALTER {object} {}.{} OWNER TO {}",
+            quote_ident(schema),
+            quote_ident(&name),
+            quote_ident(role)
+        ))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Switches the current transaction to `plugin`'s role, with a statement
+/// time limit and the host's schema as the only search path. Undone by
+/// [`leave`] or by the end of the transaction. Without the right to create
+/// roles only the time limit is set.
+pub async fn enter(
+    conn: &mut AnyConnection,
+    rights: &DbRights,
+    plugin: &str,
+    timeout_ms: u64,
+) -> Result<(), sqlx::Error> {
+    let timeout = timeout_ms.max(1).to_string();
+    match rights {
+        DbRights::PostgresRoles { tag, schema, .. } => {
+            sqlx::query(
+                "SELECT set_config('role', $1, true), set_config('statement_timeout', $2, true), \
+                 set_config('search_path', $3, true)",
+            )
+            .bind(role_name(tag, plugin))
+            .bind(timeout)
+            .bind(quote_ident(schema))
+            .execute(&mut *conn)
+            .await?;
+        }
+        _ => {
+            sqlx::query("SELECT set_config('statement_timeout', $1, true)")
+                .bind(timeout)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Back to the host's own role inside a transaction the host goes on using.
+pub async fn leave(conn: &mut AnyConnection, rights: &DbRights) -> Result<(), sqlx::Error> {
+    match rights {
+        DbRights::PostgresRoles { search_path, .. } => {
+            sqlx::query(
+                "SELECT set_config('role', 'none', true), set_config('statement_timeout', '0', true), \
+                 set_config('search_path', $1, true)",
+            )
+            .bind(search_path)
+            .execute(&mut *conn)
+            .await?;
+        }
+        _ => {
+            sqlx::query("SELECT set_config('statement_timeout', '0', true)")
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Drops the roles of every plugin of the database whose tag is `tag`, for
+/// test teardown and `plinth` maintenance after the database is gone. A role
+/// that still owns objects in another database is left alone.
+pub async fn drop_roles_for_tag(pool: &AnyPool, tag: &str) -> Result<(), sqlx::Error> {
+    let pattern = format!("plinth\\_p\\_{tag}\\_%");
+    let rows = sqlx::query("SELECT rolname::text FROM pg_roles WHERE rolname LIKE $1")
+        .bind(pattern)
+        .fetch_all(pool)
+        .await?;
+    for row in rows {
+        let role: String = row.try_get(0)?;
+        let _ = sqlx::query(&format!("DROP ROLE IF EXISTS {}", quote_ident(&role)))
+            .execute(pool)
+            .await;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_names_are_per_database_and_fit_postgres() {
+        let a = role_tag("test_1", "public");
+        let b = role_tag("test_2", "public");
+        assert_ne!(a, b);
+        assert_eq!(
+            role_name(&a, "goods-acme"),
+            format!("plinth_p_{a}_goods_acme")
+        );
+        let long = "x".repeat(80);
+        let name = role_name(&a, &long);
+        assert!(name.len() <= 63, "{name}");
+        assert_ne!(role_name(&a, &long), role_name(&a, &"x".repeat(81)));
+    }
+}

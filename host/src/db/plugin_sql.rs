@@ -775,3 +775,83 @@ fn decode_row(row: &sqlx::any::AnyRow, dialect: Dialect) -> Result<Vec<SqlValue>
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(production: bool, allow_superuser: bool) -> PluginSqlPolicy {
+        PluginSqlPolicy {
+            production,
+            allow_superuser,
+            plugin_memory_limit_bytes: 64 * 1024 * 1024,
+        }
+    }
+
+    fn postgres(superuser: bool) -> DbRights {
+        DbRights::PostgresRoles {
+            tag: "0000".into(),
+            schema: "public".into(),
+            search_path: "public".into(),
+            superuser,
+        }
+    }
+
+    #[test]
+    fn production_refuses_a_user_that_cannot_confine_plugins() {
+        let guard_only = DbRights::GuardOnly {
+            missing: "CREATEROLE".into(),
+        };
+        let err = PluginSqlShared::new(guard_only.clone(), 8)
+            .configure(&policy(true, false))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lacks CREATEROLE"), "{err}");
+        PluginSqlShared::new(guard_only, 8)
+            .configure(&policy(false, false))
+            .expect("dev mode runs with the guard alone");
+    }
+
+    #[test]
+    fn production_refuses_a_superuser_unless_the_operator_opts_in() {
+        let err = PluginSqlShared::new(postgres(true), 8)
+            .configure(&policy(true, false))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("database.plugin_sql_as_superuser"), "{err}");
+        PluginSqlShared::new(postgres(true), 8)
+            .configure(&policy(true, true))
+            .expect("opted in");
+        PluginSqlShared::new(postgres(false), 8)
+            .configure(&policy(true, false))
+            .expect("CREATEROLE without SUPERUSER");
+        PluginSqlShared::new(postgres(true), 8)
+            .configure(&policy(false, false))
+            .expect("dev mode allows a superuser");
+    }
+
+    #[test]
+    fn the_guard_switch_is_refused_in_production() {
+        let shared = PluginSqlShared::new(postgres(false), 8);
+        shared.configure(&policy(true, false)).expect("configured");
+        assert!(shared.switch_off_guard_for_tests("probe").is_err());
+    }
+
+    #[test]
+    fn shares_leave_connections_for_the_host() {
+        let shared = PluginSqlShared::new(DbRights::SqliteAuthorizer, 8);
+        assert_eq!(shared.all_plugins.available_permits(), 6);
+        assert_eq!(shared.per_plugin_cap(), 3);
+        let tiny = PluginSqlShared::new(DbRights::SqliteAuthorizer, 1);
+        assert_eq!(tiny.per_plugin_cap(), 1);
+    }
+
+    #[test]
+    fn the_result_cap_stays_under_the_plugin_memory_limit() {
+        let shared = PluginSqlShared::new(DbRights::SqliteAuthorizer, 8);
+        let mut small = policy(false, false);
+        small.plugin_memory_limit_bytes = 8 * 1024 * 1024;
+        shared.configure(&small).expect("configured");
+        assert_eq!(shared.settings().max_result_bytes, 2 * 1024 * 1024);
+    }
+}

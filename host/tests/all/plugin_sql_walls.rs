@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use plinth_host::db::plugin_roles::{DbRights, role_name};
+
 use crate::support::{DbKind, TestDb, TestHost, all_dbs, test_config};
 
 async fn probe(host: &TestHost, route: &str, stmt: &str) -> (u16, Value) {
@@ -119,6 +121,32 @@ async fn with_the_guard_off_the_database_refuses_other_tables() {
         host_write(&host, "host still writes")
             .await
             .expect("host writes after the refusals");
+        if db.kind == DbKind::Postgres {
+            // Each plugin's tables belong to its own role, the host's to the host.
+            let tag = match host.host.db.plugin_sql().rights() {
+                DbRights::PostgresRoles { tag, .. } => tag.clone(),
+                other => panic!("the test user can create roles, got {other:?}"),
+            };
+            for (table, owner) in [
+                ("goods_items", role_name(&tag, "goods")),
+                ("probe_notes", role_name(&tag, "probe")),
+                ("plinth_plugins", "postgres".to_owned()),
+            ] {
+                let row =
+                    sqlx::query("SELECT tableowner::text FROM pg_tables WHERE tablename = $1")
+                        .bind(table)
+                        .fetch_one(host.host.db.pool())
+                        .await
+                        .expect("owner");
+                let found: String = sqlx::Row::try_get(&row, 0).expect("owner value");
+                assert_eq!(found, owner, "owner of {table}");
+            }
+            // A type the driver cannot pass on says what to do.
+            let (status, body) = probe(&host, "sql", "SELECT now() AS t").await;
+            let message = body["error"].as_str().unwrap_or_default();
+            assert_eq!(status, 500, "{body}");
+            assert!(message.contains("cast it to text"), "{message}");
+        }
         host.stop().await;
     }
 }

@@ -178,6 +178,7 @@ impl Db {
                 source,
             })?;
         let plugin_sql = Arc::new(plugin_sql::PluginSqlShared::new(
+            &options.url,
             rights,
             options.max_connections,
         ));
@@ -208,6 +209,7 @@ impl Db {
     }
 
     pub async fn close(&self) {
+        self.plugin_sql.close().await;
         self.pool.close().await;
     }
 }

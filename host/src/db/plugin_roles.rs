@@ -16,11 +16,15 @@
 //! with the parser guard alone; start-up refuses that in production mode
 //! (see [`super::plugin_sql::PluginSqlPolicy`]).
 //!
-//! MySQL/MariaDB get a server-side statement time limit per plugin
-//! statement (`max_statement_time`, MariaDB; `max_execution_time`, MySQL),
-//! but no per-plugin account yet: there the parser guard is the only wall
-//! around tables (`SET ROLE` on MariaDB adds privileges to the connecting
-//! user's, it cannot take the root user's away).
+//! On MySQL/MariaDB `SET ROLE` adds privileges to the connecting user's and
+//! cannot take a root user's away, so each plugin gets a database account
+//! of its own instead, granted exactly its tables, and a small pool
+//! connecting as it for request SQL. Its password is random, set at every
+//! start-up and install, and never stored. Migrations and the install hook
+//! still run through the host's account (inside the host's transaction),
+//! checked by the parser guard. Every plugin statement carries a
+//! server-side time limit (`max_statement_time`, MariaDB;
+//! `max_execution_time`, MySQL).
 
 use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, AnyPool, Row};
@@ -43,17 +47,17 @@ pub enum DbRights {
     },
     /// SQLite: the authorizer on every connection ([`super::sqlite_wall`]).
     SqliteAuthorizer,
-    /// MySQL or MariaDB: statement time limits only.
-    Mysql { mariadb: bool },
+    /// MySQL or MariaDB: a database account per plugin (when the user may
+    /// create them) and statement time limits.
+    Mysql {
+        mariadb: bool,
+        /// Short hash of the database, part of every account name.
+        tag: String,
+        /// The host part of the host's own account, used for the plugins'.
+        account_host: String,
+    },
     /// The user lacks `missing`: the parser guard is the only wall.
     GuardOnly { missing: String },
-}
-
-impl DbRights {
-    /// Whether the database itself confines each plugin to its tables.
-    pub fn database_enforces_tables(&self) -> bool {
-        matches!(self, Self::PostgresRoles { .. } | Self::SqliteAuthorizer)
-    }
 }
 
 /// Finds what the connecting user may do.
@@ -61,10 +65,16 @@ pub async fn probe(pool: &AnyPool, dialect: Dialect) -> Result<DbRights, sqlx::E
     match dialect {
         Dialect::Sqlite => Ok(DbRights::SqliteAuthorizer),
         Dialect::Mysql => {
-            let row = sqlx::query("SELECT VERSION()").fetch_one(pool).await?;
+            let row = sqlx::query("SELECT VERSION(), CURRENT_USER(), DATABASE()")
+                .fetch_one(pool)
+                .await?;
             let version: String = row.try_get(0)?;
+            let user: String = row.try_get(1)?;
+            let database: String = row.try_get(2)?;
             Ok(DbRights::Mysql {
                 mariadb: version.to_ascii_lowercase().contains("mariadb"),
+                tag: role_tag(&database, ""),
+                account_host: user.rsplit_once('@').map_or("%", |(_, h)| h).to_owned(),
             })
         }
         Dialect::Postgres => {
@@ -104,6 +114,16 @@ pub fn role_tag(database: &str, schema: &str) -> String {
 /// The role of `plugin` for a database whose tag is `tag`; at most 63 bytes
 /// (PostgreSQL's identifier limit).
 pub fn role_name(tag: &str, plugin: &str) -> String {
+    bounded_name(tag, plugin, 63)
+}
+
+/// The MySQL/MariaDB account of `plugin`; at most 32 characters (MySQL's
+/// limit for user names).
+pub fn account_name(tag: &str, plugin: &str) -> String {
+    bounded_name(tag, plugin, 32)
+}
+
+fn bounded_name(tag: &str, plugin: &str, max: usize) -> String {
     let clean: String = plugin
         .chars()
         .map(|c| {
@@ -115,11 +135,11 @@ pub fn role_name(tag: &str, plugin: &str) -> String {
         })
         .collect();
     let base = format!("plinth_p_{tag}_");
-    if base.len() + clean.len() <= 63 {
+    if base.len() + clean.len() <= max {
         return base + &clean;
     }
-    let digest = hex::encode(&Sha256::digest(plugin.as_bytes())[..4]);
-    let keep = 63 - base.len() - digest.len() - 1;
+    let digest = hex::encode(&Sha256::digest(plugin.as_bytes())[..2]);
+    let keep = max.saturating_sub(base.len() + digest.len() + 1);
     format!("{base}{}_{digest}", &clean[..keep])
 }
 
@@ -133,6 +153,9 @@ fn quote_ident(name: &str) -> String {
 /// sequences) under its prefix that it does not own yet, e.g. ones created
 /// before roles existed. Idempotent; a no-op where roles are not used.
 pub async fn ensure_role(db: &Db, plugin: &str, table_prefix: &str) -> Result<(), sqlx::Error> {
+    if let DbRights::Mysql { .. } = db.plugin_sql().rights() {
+        return ensure_account(db, plugin, table_prefix).await;
+    }
     let DbRights::PostgresRoles {
         tag,
         schema,
@@ -173,6 +196,81 @@ pub async fn ensure_role(db: &Db, plugin: &str, table_prefix: &str) -> Result<()
     .execute(&mut *conn)
     .await?;
     adopt_tables(&mut conn, schema, &role, table_prefix).await
+}
+
+/// `'text'` for MySQL, with quotes and backslashes escaped.
+fn quote_mysql_string(text: &str) -> String {
+    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+/// MySQL/MariaDB: creates `plugin`'s account when missing, gives it a fresh
+/// random password (kept only in memory, so no secret is stored), grants
+/// it exactly the tables under its prefix and opens its small pool. Run
+/// again after every migration, so new tables are granted. When the host's
+/// user cannot create accounts the plugin keeps using the host's pool and
+/// the log says so.
+async fn ensure_account(db: &Db, plugin: &str, table_prefix: &str) -> Result<(), sqlx::Error> {
+    let DbRights::Mysql {
+        tag, account_host, ..
+    } = db.plugin_sql().rights()
+    else {
+        return Ok(());
+    };
+    let account = format!(
+        "{}@{}",
+        quote_mysql_string(&account_name(tag, plugin)),
+        quote_mysql_string(account_host)
+    );
+    let password = hex::encode(rand::random::<[u8; 24]>());
+    let setup = async {
+        let mut conn = db.pool().acquire().await?;
+        sqlx::query(&format!("CREATE USER IF NOT EXISTS {account}"))
+            .persistent(false)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(&format!(
+            "ALTER USER {account} IDENTIFIED BY {}",
+            quote_mysql_string(&password)
+        ))
+        .persistent(false)
+        .execute(&mut *conn)
+        .await?;
+        let rows = sqlx::query(
+            "SELECT CAST(table_name AS CHAR) FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND LEFT(table_name, CHAR_LENGTH(?)) = ?",
+        )
+        .bind(table_prefix)
+        .bind(table_prefix)
+        .fetch_all(&mut *conn)
+        .await?;
+        let tables = rows.len();
+        for row in rows {
+            let table: String = row.try_get(0)?;
+            sqlx::query(&format!(
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON `{}` TO {account}",
+                table.replace('`', "``")
+            ))
+            .persistent(false)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok::<_, sqlx::Error>(tables)
+    };
+    let opened = match setup.await {
+        // An account with no grant cannot even connect to the database; the
+        // pool opens once the plugin's migrations have made its tables.
+        Ok(0) => return Ok(()),
+        Ok(_) => {
+            db.plugin_sql()
+                .open_plugin_pool(plugin, &account_name(tag, plugin), &password)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = opened {
+        tracing::warn!(plugin, error = %e, "cannot set up the plugin's own database account (the host's user needs CREATE USER and GRANT OPTION); its SQL runs through the host's account, checked by the parser guard alone");
+    }
+    Ok(())
 }
 
 async fn adopt_tables(
@@ -287,6 +385,31 @@ pub async fn drop_roles_for_tag(pool: &AnyPool, tag: &str) -> Result<(), sqlx::E
         let _ = sqlx::query(&format!("DROP ROLE IF EXISTS {}", quote_ident(&role)))
             .execute(pool)
             .await;
+    }
+    Ok(())
+}
+
+/// MySQL/MariaDB: drops the plugin accounts of the database whose tag is
+/// `tag`, for test teardown.
+pub async fn drop_accounts_for_tag(pool: &AnyPool, tag: &str) -> Result<(), sqlx::Error> {
+    let pattern = format!("plinth\\_p\\_{tag}\\_%");
+    let rows = sqlx::query(
+        "SELECT CAST(user AS CHAR), CAST(host AS CHAR) FROM mysql.user WHERE user LIKE ?",
+    )
+    .bind(pattern)
+    .fetch_all(pool)
+    .await?;
+    for row in rows {
+        let user: String = row.try_get(0)?;
+        let host: String = row.try_get(1)?;
+        let _ = sqlx::query(&format!(
+            "DROP USER IF EXISTS {}@{}",
+            quote_mysql_string(&user),
+            quote_mysql_string(&host)
+        ))
+        .persistent(false)
+        .execute(pool)
+        .await;
     }
     Ok(())
 }

@@ -132,9 +132,32 @@ pub struct PluginSqlPolicy {
     pub plugin_memory_limit_bytes: usize,
 }
 
+/// The host's database URL, which may hold its password: never printed.
+struct HostUrl(String);
+
+impl std::fmt::Debug for HostUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&super::redact_url(&self.0))
+    }
+}
+
+impl HostUrl {
+    /// The same server and database, connecting as `user` with `password`.
+    fn as_user(&self, user: &str, password: &str) -> String {
+        let (scheme, rest) = self.0.split_once("://").unwrap_or(("mysql", &self.0));
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        let (authority, path) = rest.split_at(authority_end);
+        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        format!("{scheme}://{user}:{password}@{host}{path}")
+    }
+}
+
 /// Plugin-SQL state shared by every clone of a [`Db`].
 #[derive(Debug)]
 pub struct PluginSqlShared {
+    url: HostUrl,
+    /// MySQL/MariaDB: each plugin's pool, connecting as its own account.
+    plugin_pools: Mutex<HashMap<String, sqlx::AnyPool>>,
     rights: DbRights,
     settings: RwLock<Settings>,
     /// Connections all plugins together may hold.
@@ -155,11 +178,13 @@ struct Settings {
 impl PluginSqlShared {
     /// Shares of a pool of `max_connections`: a quarter (at least one) is
     /// kept for the host, each plugin may hold half of the rest.
-    pub(super) fn new(rights: DbRights, max_connections: u32) -> Self {
+    pub(super) fn new(url: &str, rights: DbRights, max_connections: u32) -> Self {
         let max = max_connections.max(1) as usize;
         let reserved = (max / 4).max(1);
         let plugins = max.saturating_sub(reserved).max(1);
         Self {
+            url: HostUrl(url.to_owned()),
+            plugin_pools: Mutex::new(HashMap::new()),
             rights,
             settings: RwLock::new(Settings {
                 max_result_bytes: DEFAULT_MAX_RESULT_BYTES,
@@ -175,6 +200,59 @@ impl PluginSqlShared {
     /// What the host's database user can do for the second wall.
     pub fn rights(&self) -> &DbRights {
         &self.rights
+    }
+
+    /// Opens (or replaces) the pool through which `plugin`'s request SQL
+    /// connects as its own account.
+    pub(super) async fn open_plugin_pool(
+        &self,
+        plugin: &str,
+        user: &str,
+        password: &str,
+    ) -> Result<(), sqlx::Error> {
+        use sqlx::ConnectOptions;
+        use std::str::FromStr;
+        let options = sqlx::any::AnyConnectOptions::from_str(&self.url.as_user(user, password))?
+            .disable_statement_logging();
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(self.per_plugin_cap as u32)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        let old = {
+            let mut pools = match self.plugin_pools.lock() {
+                Ok(p) => p,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            pools.insert(plugin.to_owned(), pool)
+        };
+        if let Some(old) = old {
+            // Statements in flight on the old pool finish; it closes after.
+            tokio::spawn(async move { old.close().await });
+        }
+        Ok(())
+    }
+
+    fn plugin_pool(&self, plugin: &str) -> Option<sqlx::AnyPool> {
+        let pools = match self.plugin_pools.lock() {
+            Ok(p) => p,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        pools.get(plugin).cloned()
+    }
+
+    /// Closes every plugin's own pool.
+    pub(super) async fn close(&self) {
+        let pools: Vec<sqlx::AnyPool> = {
+            let mut pools = match self.plugin_pools.lock() {
+                Ok(p) => p,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            pools.drain().map(|(_, p)| p).collect()
+        };
+        for pool in pools {
+            pool.close().await;
+        }
     }
 
     /// How many connections one plugin may hold at once.
@@ -217,10 +295,6 @@ impl PluginSqlShared {
                         .into(),
                 ));
             }
-            (DbRights::Mysql { .. }, _) => tracing::warn!(
-                "MySQL/MariaDB: plugin tables are kept apart by the parser guard alone (no per-plugin \
-                 database accounts yet); statement time limits are enforced by the server"
-            ),
             _ => {}
         }
         let mut settings = match self.settings.write() {
@@ -367,7 +441,7 @@ pub async fn enter(
                 .await?;
             Ok(Entered::Sqlite(token))
         }
-        DbRights::Mysql { mariadb } => {
+        DbRights::Mysql { mariadb, .. } => {
             let sql = if *mariadb {
                 format!(
                     "SET SESSION max_statement_time = {}.{:03}",
@@ -407,7 +481,7 @@ pub async fn leave(
         }
         Entered::Mysql => {
             let sql = match db.plugin_sql().rights() {
-                DbRights::Mysql { mariadb: true } => "SET SESSION max_statement_time = 0",
+                DbRights::Mysql { mariadb: true, .. } => "SET SESSION max_statement_time = 0",
                 _ => "SET SESSION max_execution_time = 0",
             };
             sqlx::query(sql)
@@ -507,9 +581,13 @@ pub async fn run_pooled(
     let checked = check(call, statement, guard_off).await?;
     check_params(&checked, &params)?;
     let _permits = shared.permits(call.plugin, call.deadline).await?;
+    // MySQL/MariaDB: the plugin's own account, when it has one.
+    let pool = shared
+        .plugin_pool(call.plugin)
+        .unwrap_or_else(|| call.db.pool().clone());
     let conn = tokio::time::timeout_at(
         tokio::time::Instant::from_std(call.deadline),
-        call.db.pool().acquire(),
+        pool.acquire(),
     )
     .await
     .map_err(|_| PluginSqlError::Failed("database unavailable: no connection in time".into()))?
@@ -640,7 +718,11 @@ fn explain(
             limit.as_millis()
         ));
     }
-    if code == "42501" || message.contains("not authorized") {
+    if code == "42501"
+        || message.contains("not authorized")
+        || message.contains("command denied")
+        || message.starts_with("Access denied")
+    {
         return PluginSqlError::Refused(format!(
             "the database refused it: {message} (this plugin's tables start with `{}`)",
             call.table_prefix
@@ -802,53 +884,53 @@ mod tests {
         let guard_only = DbRights::GuardOnly {
             missing: "CREATEROLE".into(),
         };
-        let err = PluginSqlShared::new(guard_only.clone(), 8)
+        let err = PluginSqlShared::new("", guard_only.clone(), 8)
             .configure(&policy(true, false))
-            .unwrap_err()
+            .expect_err("refused")
             .to_string();
         assert!(err.contains("lacks CREATEROLE"), "{err}");
-        PluginSqlShared::new(guard_only, 8)
+        PluginSqlShared::new("", guard_only, 8)
             .configure(&policy(false, false))
             .expect("dev mode runs with the guard alone");
     }
 
     #[test]
     fn production_refuses_a_superuser_unless_the_operator_opts_in() {
-        let err = PluginSqlShared::new(postgres(true), 8)
+        let err = PluginSqlShared::new("", postgres(true), 8)
             .configure(&policy(true, false))
-            .unwrap_err()
+            .expect_err("refused")
             .to_string();
         assert!(err.contains("database.plugin_sql_as_superuser"), "{err}");
-        PluginSqlShared::new(postgres(true), 8)
+        PluginSqlShared::new("", postgres(true), 8)
             .configure(&policy(true, true))
             .expect("opted in");
-        PluginSqlShared::new(postgres(false), 8)
+        PluginSqlShared::new("", postgres(false), 8)
             .configure(&policy(true, false))
             .expect("CREATEROLE without SUPERUSER");
-        PluginSqlShared::new(postgres(true), 8)
+        PluginSqlShared::new("", postgres(true), 8)
             .configure(&policy(false, false))
             .expect("dev mode allows a superuser");
     }
 
     #[test]
     fn the_guard_switch_is_refused_in_production() {
-        let shared = PluginSqlShared::new(postgres(false), 8);
+        let shared = PluginSqlShared::new("", postgres(false), 8);
         shared.configure(&policy(true, false)).expect("configured");
         assert!(shared.switch_off_guard_for_tests("probe").is_err());
     }
 
     #[test]
     fn shares_leave_connections_for_the_host() {
-        let shared = PluginSqlShared::new(DbRights::SqliteAuthorizer, 8);
+        let shared = PluginSqlShared::new("", DbRights::SqliteAuthorizer, 8);
         assert_eq!(shared.all_plugins.available_permits(), 6);
         assert_eq!(shared.per_plugin_cap(), 3);
-        let tiny = PluginSqlShared::new(DbRights::SqliteAuthorizer, 1);
+        let tiny = PluginSqlShared::new("", DbRights::SqliteAuthorizer, 1);
         assert_eq!(tiny.per_plugin_cap(), 1);
     }
 
     #[test]
     fn the_result_cap_stays_under_the_plugin_memory_limit() {
-        let shared = PluginSqlShared::new(DbRights::SqliteAuthorizer, 8);
+        let shared = PluginSqlShared::new("", DbRights::SqliteAuthorizer, 8);
         let mut small = policy(false, false);
         small.plugin_memory_limit_bytes = 8 * 1024 * 1024;
         shared.configure(&small).expect("configured");

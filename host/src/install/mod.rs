@@ -289,6 +289,8 @@ pub async fn migrate_and_record(
             &migrations,
         )
         .await?;
+        // Grants follow the tables: the plugin's account gets the new ones.
+        plugin_roles::ensure_role(&host.db, &name, &manifest.capabilities.table_prefix).await?;
     }
     // A pool-owned ('static) transaction, because the install hook's store
     // holds it while the guest runs.

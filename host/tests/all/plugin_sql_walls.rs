@@ -58,11 +58,6 @@ async fn host_write(host: &TestHost, value: &str) -> Result<(), String> {
 #[tokio::test]
 async fn with_the_guard_off_the_database_refuses_other_tables() {
     for db in all_dbs().await {
-        if db.kind == DbKind::Mysql {
-            // No per-plugin database account on MySQL/MariaDB yet: there the
-            // parser guard is the only wall (see ARCHITECTURE.md).
-            continue;
-        }
         let data = tempfile::tempdir().expect("temp dir");
         let host = start(&db, data.path(), 2000).await;
         add_goods_item(&host, "A-1").await;

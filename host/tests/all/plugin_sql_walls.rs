@@ -363,3 +363,54 @@ async fn a_long_sqlite_write_does_not_fail_the_hosts_writes_or_an_install() {
     );
     host.stop().await;
 }
+
+#[tokio::test]
+async fn mariadb_file_access_is_refused_and_reads_or_writes_nothing() {
+    let Some(db) = TestDb::create(DbKind::Mysql).await else {
+        return;
+    };
+    let data = tempfile::tempdir().expect("temp dir");
+    let host = start(&db, data.path(), 2000).await;
+    let secret = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    let secret = secret.trim();
+    let out = std::env::temp_dir().join(format!("plinth_outfile_{:08x}", rand::random::<u32>()));
+    let out_path = out.display().to_string();
+    let statements = [
+        "SELECT LOAD_FILE('/etc/hostname') AS f".to_owned(),
+        "SELECT 1 AS n /*!, LOAD_FILE('/etc/hostname') */".to_owned(),
+        format!("SELECT id FROM probe_notes INTO OUTFILE '{out_path}'"),
+        format!("SELECT 1 AS n /*!50000 INTO OUTFILE '{out_path}' */"),
+        format!("SELECT 1 AS n /*M! INTO DUMPFILE '{out_path}' */"),
+    ];
+    // With the guard on, and with it off (the database's own wall alone).
+    for guard in ["on", "off"] {
+        if guard == "off" {
+            host.host
+                .db
+                .plugin_sql()
+                .switch_off_guard_for_tests("probe")
+                .expect("dev mode allows the switch");
+        }
+        for stmt in &statements {
+            let (status, body) = probe(&host, "sql", stmt).await;
+            let text = body.to_string();
+            assert!(
+                secret.is_empty() || !text.contains(secret),
+                "guard {guard}: {stmt} read a file: {text}"
+            );
+            assert!(
+                !out.exists(),
+                "guard {guard}: {stmt} wrote {out_path} (status {status})"
+            );
+            // A write the server sees is refused by it; with the guard on, a
+            // comment may instead never reach the server (nothing is written
+            // either way, asserted above).
+            let server_sees_write = (stmt.contains("OUTFILE") || stmt.contains("DUMPFILE"))
+                && (guard == "off" || !stmt.contains("/*"));
+            if server_sees_write {
+                assert_ne!(status, 200, "guard {guard}: {stmt} is refused: {text}");
+            }
+        }
+    }
+    host.stop().await;
+}

@@ -122,10 +122,15 @@ async fn with_the_guard_off_the_database_refuses_other_tables() {
                 DbRights::PostgresRoles { tag, .. } => tag.clone(),
                 other => panic!("the test user can create roles, got {other:?}"),
             };
+            let row = sqlx::query("SELECT current_user::text")
+                .fetch_one(host.host.db.pool())
+                .await
+                .expect("current user");
+            let host_user: String = sqlx::Row::try_get(&row, 0).expect("user");
             for (table, owner) in [
                 ("goods_items", role_name(&tag, "goods")),
                 ("probe_notes", role_name(&tag, "probe")),
-                ("plinth_plugins", "postgres".to_owned()),
+                ("plinth_plugins", host_user),
             ] {
                 let row =
                     sqlx::query("SELECT tableowner::text FROM pg_tables WHERE tablename = $1")

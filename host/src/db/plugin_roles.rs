@@ -1,10 +1,13 @@
 //! The database's own wall around each plugin's tables, on PostgreSQL and
 //! MySQL/MariaDB, and what the host's database user may do.
 //!
-//! On PostgreSQL every plugin gets a `NOLOGIN` role. Its migrations, install
-//! hook and requests run inside a transaction that switched to that role
-//! (`set_config('role', …, true)`, the function form of `SET LOCAL ROLE`),
-//! so the server itself refuses anything on tables the role does not own:
+//! On PostgreSQL every plugin gets a role. Its migrations and install hook
+//! run inside the host's transaction switched to that role
+//! (`set_config('role', …, true)`, the function form of `SET LOCAL ROLE`);
+//! its request SQL goes through a small pool that logs in as the role
+//! (random password, set at every start-up and install, never stored),
+//! because any statement may reset a switched role to the session's user.
+//! Either way the server itself refuses anything on tables the role does not own:
 //! the host's tables belong to the host's user, and each plugin's tables to
 //! its own role. Roles are cluster-wide while a database is not, so a role's
 //! name carries a short hash of the database and schema
@@ -184,6 +187,13 @@ pub async fn ensure_role(db: &Db, plugin: &str, table_prefix: &str) -> Result<()
             return Err(e);
         }
     }
+    // Request SQL logs in as the role itself (see `login_pool`), so a
+    // statement that resets its role falls back to the plugin, not the host.
+    let password = hex::encode(rand::random::<[u8; 24]>());
+    sqlx::query(&format!("ALTER ROLE {quoted} LOGIN PASSWORD '{password}'"))
+        .persistent(false)
+        .execute(&mut *conn)
+        .await?;
     if !superuser {
         sqlx::query(&format!("GRANT {quoted} TO CURRENT_USER"))
             .execute(&mut *conn)
@@ -195,7 +205,16 @@ pub async fn ensure_role(db: &Db, plugin: &str, table_prefix: &str) -> Result<()
     ))
     .execute(&mut *conn)
     .await?;
-    adopt_tables(&mut conn, schema, &role, table_prefix).await
+    adopt_tables(&mut conn, schema, &role, table_prefix).await?;
+    drop(conn);
+    if let Err(e) = db
+        .plugin_sql()
+        .open_plugin_pool(plugin, &role, &password)
+        .await
+    {
+        tracing::warn!(plugin, error = %e, "cannot log in as the plugin's role (check pg_hba.conf for password logins from the host); its request SQL switches role on the host's connections instead");
+    }
+    Ok(())
 }
 
 /// `'text'` for MySQL, with quotes and backslashes escaped.

@@ -156,7 +156,8 @@ impl HostUrl {
 #[derive(Debug)]
 pub struct PluginSqlShared {
     url: HostUrl,
-    /// MySQL/MariaDB: each plugin's pool, connecting as its own account.
+    /// PostgreSQL and MySQL/MariaDB: each plugin's pool for request SQL,
+    /// logged in as its own role or account.
     plugin_pools: Mutex<HashMap<String, sqlx::AnyPool>>,
     rights: DbRights,
     settings: RwLock<Settings>,
@@ -581,7 +582,7 @@ pub async fn run_pooled(
     let checked = check(call, statement, guard_off).await?;
     check_params(&checked, &params)?;
     let _permits = shared.permits(call.plugin, call.deadline).await?;
-    // MySQL/MariaDB: the plugin's own account, when it has one.
+    // The plugin logs in as its own role or account, when it has one.
     let pool = shared
         .plugin_pool(call.plugin)
         .unwrap_or_else(|| call.db.pool().clone());

@@ -141,6 +141,16 @@ async fn with_the_guard_off_the_database_refuses_other_tables() {
                 let found: String = sqlx::Row::try_get(&row, 0).expect("owner value");
                 assert_eq!(found, owner, "owner of {table}");
             }
+            // Resetting the role inside a statement falls back to the
+            // plugin's own login, not the host's user.
+            let (status, body) = probe(
+                &host,
+                "sql",
+                "SELECT set_config('role', 'none', true) AS r, \
+                 query_to_xml('SELECT count(*) FROM plinth_plugins', true, true, '')::text AS x",
+            )
+            .await;
+            assert_eq!(status, 403, "a reset role reaches no host table: {body}");
             // A type the driver cannot pass on says what to do.
             let (status, body) = probe(&host, "sql", "SELECT now() AS t").await;
             let message = body["error"].as_str().unwrap_or_default();

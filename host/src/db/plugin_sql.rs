@@ -218,6 +218,8 @@ impl PluginSqlShared {
         let pool = sqlx::any::AnyPoolOptions::new()
             .max_connections(self.per_plugin_cap as u32)
             .acquire_timeout(Duration::from_secs(5))
+            // Many plugins each keep a pool: idle logins go back to the server soon.
+            .idle_timeout(Duration::from_secs(30))
             .connect_with(options)
             .await?;
         let old = {

@@ -185,6 +185,10 @@ pub struct DatabaseConfig {
     /// laid out `<schema_dir>/table/<table>/<dialect>/NNNN_*.sql` (absolute
     /// after loading).
     pub schema_dir: PathBuf,
+    /// Production mode refuses to run plugin SQL through a PostgreSQL
+    /// superuser connection unless this is `true` (see ARCHITECTURE.md,
+    /// "Database rights").
+    pub plugin_sql_as_superuser: bool,
 }
 
 impl Default for DatabaseConfig {
@@ -194,6 +198,7 @@ impl Default for DatabaseConfig {
             max_connections: 8,
             connect_timeout_secs: 5,
             schema_dir: PathBuf::new(),
+            plugin_sql_as_superuser: false,
         }
     }
 }
@@ -212,6 +217,7 @@ impl fmt::Debug for DatabaseConfig {
             .field("max_connections", &self.max_connections)
             .field("connect_timeout_secs", &self.connect_timeout_secs)
             .field("schema_dir", &self.schema_dir)
+            .field("plugin_sql_as_superuser", &self.plugin_sql_as_superuser)
             .finish()
     }
 }

@@ -28,6 +28,7 @@ use crate::agent::{self, AgentState};
 use crate::background::Background;
 use crate::config::Config;
 use crate::db::migrate::{self, MigrateError, MigrationReport};
+use crate::db::plugin_sql::PluginSqlPolicy;
 use crate::db::{Db, DbError, DbOptions};
 use crate::events::{EventBus, EventReceiver};
 use crate::host::{Host, OperationLock};
@@ -79,6 +80,11 @@ pub async fn assemble(
     })
     .await?;
     tracing::info!(dialect = %db.dialect(), url = %crate::db::redact_url(&config.database.url), "database open");
+    db.plugin_sql().configure(&PluginSqlPolicy {
+        production: config.is_production(),
+        allow_superuser: config.database.plugin_sql_as_superuser,
+        plugin_memory_limit_bytes: (config.runtime.memory_limit_mib as usize) * 1024 * 1024,
+    })?;
 
     // 5. Host schema.
     let report: MigrationReport = migrate::migrate_host(&db, &config.database.schema_dir).await?;

@@ -1,9 +1,11 @@
 //! The host's database: one sqlx `Any` pool over SQLite, PostgreSQL or
-//! MySQL/MariaDB, chosen by URL.
+//! MySQL/MariaDB, chosen by URL, and what plugins may use of it.
 //!
 //! Everything that speaks SQL lives below this module: the migration ledger
 //! ([`migrate`]), the guard that keeps a plugin's SQL inside its own tables
-//! ([`scope`]), the bridge that runs a plugin's checked statements
+//! ([`scope`], the first wall), the database's own wall around each plugin
+//! ([`plugin_roles`] on PostgreSQL, [`sqlite_wall`] on SQLite), the bridge
+//! that runs a plugin's checked statements within its bounds
 //! ([`plugin_sql`]) and the host's own tables ([`store`]). Handlers and the
 //! installer call functions here; they never build SQL strings themselves.
 //!
@@ -13,12 +15,15 @@
 
 pub mod agent_ledger;
 pub mod migrate;
+pub mod plugin_roles;
 pub mod plugin_sql;
 pub mod scope;
+pub mod sqlite_wall;
 pub mod store;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -83,6 +88,9 @@ pub enum DbError {
     Connect { url: String, source: sqlx::Error },
     #[error(transparent)]
     Sql(#[from] sqlx::Error),
+    /// The database user cannot give plugins what this mode requires.
+    #[error("{0}")]
+    Rights(String),
 }
 
 /// A handle on the host database. Cheap to clone.
@@ -90,6 +98,7 @@ pub enum DbError {
 pub struct Db {
     pool: AnyPool,
     dialect: Dialect,
+    plugin_sql: Arc<plugin_sql::PluginSqlShared>,
 }
 
 /// How to open the database.
@@ -109,6 +118,7 @@ impl Db {
         let dialect = Dialect::from_url(&options.url)?;
         let mut url = options.url.clone();
         if dialect == Dialect::Sqlite {
+            sqlite_wall::register();
             let path = sqlite_path(&url);
             if let Some(parent) = Path::new(&path)
                 .parent()
@@ -138,8 +148,12 @@ impl Db {
                     match dialect {
                         Dialect::Sqlite => {
                             conn.execute(
-                                "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; \
-                                 PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;",
+                                format!(
+                                    "PRAGMA journal_mode=WAL; PRAGMA busy_timeout={}; \
+                                     PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;",
+                                    sqlite_wall::HOST_BUSY_TIMEOUT.as_millis()
+                                )
+                                .as_str(),
                             )
                             .await?;
                         }
@@ -157,11 +171,31 @@ impl Db {
                 url: redact_url(&options.url),
                 source,
             })?;
-        Ok(Self { pool, dialect })
+        let rights = plugin_roles::probe(&pool, dialect)
+            .await
+            .map_err(|source| DbError::Connect {
+                url: redact_url(&options.url),
+                source,
+            })?;
+        let plugin_sql = Arc::new(plugin_sql::PluginSqlShared::new(
+            &options.url,
+            rights,
+            options.max_connections,
+        ));
+        Ok(Self {
+            pool,
+            dialect,
+            plugin_sql,
+        })
     }
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Plugin-SQL rights, policy and connection shares.
+    pub fn plugin_sql(&self) -> &plugin_sql::PluginSqlShared {
+        &self.plugin_sql
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -175,6 +209,7 @@ impl Db {
     }
 
     pub async fn close(&self) {
+        self.plugin_sql.close().await;
         self.pool.close().await;
     }
 }

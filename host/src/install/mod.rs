@@ -21,6 +21,7 @@ use crate::db::migrate::{self, MigrateError, Migration, plugin_scope};
 use crate::db::scope::{self, ScopeError};
 use crate::db::store::{self, InstalledPlugin, PluginState, StoredManifestError};
 use crate::db::{Db, DbError, now_ms};
+use crate::db::{plugin_roles, plugin_sql};
 use crate::host::Host;
 use crate::registry::LoadedPlugin;
 use crate::runtime::{CallError, PluginIdentity, RuntimeError, World};
@@ -310,6 +311,9 @@ pub async fn migrate_and_record(
     let from_version = previous.as_ref().map(|p| p.version.clone());
     let version_changed = from_version.as_deref() != Some(version.as_str());
 
+    // The plugin's own database role (PostgreSQL), before its tables are
+    // created or changed.
+    plugin_roles::ensure_role(&host.db, &name, &manifest.capabilities.table_prefix).await?;
     if !host.db.dialect().transactional_ddl() {
         // MySQL: DDL commits as it runs; each file is recorded right after it.
         let mut conn = host.db.pool().acquire().await.map_err(DbError::from)?;
@@ -322,6 +326,8 @@ pub async fn migrate_and_record(
             &migrations,
         )
         .await?;
+        // Grants follow the tables: the plugin's account gets the new ones.
+        plugin_roles::ensure_role(&host.db, &name, &manifest.capabilities.table_prefix).await?;
     }
     // A pool-owned ('static) transaction, because the install hook's store
     // holds it while the guest runs.
@@ -429,21 +435,22 @@ async fn apply_plugin_migrations(
             source,
         })?;
         for statement in statements {
-            // One checked statement at a time, unprepared-cached: `raw_sql`
-            // would do, but its future is not `Send` for every lifetime, and
-            // installs run inside spawned tasks (drop-in, agent).
-            sqlx::query(&statement.sql)
-                .persistent(false)
-                .execute(&mut *conn)
-                .await
-                .map_err(|e| InstallError::MigrationFailed {
-                    plugin: plugin.to_owned(),
-                    migration: migration.id.clone(),
-                    message: match e {
-                        sqlx::Error::Database(db) => db.message().to_owned(),
-                        other => other.to_string(),
-                    },
-                })?;
+            // One checked statement at a time, inside the plugin's database
+            // wall (its role on PostgreSQL, the authorizer on SQLite).
+            plugin_sql::run_migration_statement(
+                conn,
+                db,
+                plugin,
+                &manifest.capabilities.table_prefix,
+                &statement.sql,
+                plugin_sql::MIGRATION_STATEMENT_LIMIT,
+            )
+            .await
+            .map_err(|message| InstallError::MigrationFailed {
+                plugin: plugin.to_owned(),
+                migration: migration.id.clone(),
+                message,
+            })?;
         }
         migrate::record(conn, scope_name, migration)
             .await

@@ -7,6 +7,7 @@
 //! key-value calls go to the database through sqlx.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use sqlx::Any;
 use wasmtime::StoreLimits;
@@ -15,7 +16,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::stdio::PluginLogStream;
 use super::{HostServices, PluginIdentity};
-use crate::db::plugin_sql::{self, SqlValue};
+use crate::db::plugin_sql::{self, Entered, PluginSqlCall, SqlValue};
 use crate::db::scope::Allow;
 use crate::db::store as host_store;
 
@@ -55,6 +56,14 @@ pub struct CallState {
     /// The install transaction, present only while an install hook runs;
     /// the hook's SQL runs inside it and may include DDL.
     pub install_tx: Option<sqlx::Transaction<'static, Any>>,
+    /// The database-side scope of a statement running in `install_tx`;
+    /// still set after the call only when the call was given up on
+    /// mid-statement, and then left before the transaction is used again.
+    pub install_scope: Option<Entered>,
+    /// When this call's wall limit fires: plugin statements end by then.
+    pub sql_deadline: Option<Instant>,
+    /// This call's CPU budget, the longest one statement may run.
+    pub budget: Duration,
 }
 
 impl PluginState {
@@ -89,45 +98,46 @@ impl PluginState {
         params: Vec<Value>,
         want_rows: bool,
     ) -> Result<plugin_sql::SqlOutcome, SqlError> {
-        let allow = if self.call.install_tx.is_some() {
+        let call = &mut self.call;
+        let allow = if call.install_tx.is_some() {
             Allow::DmlAndDdl
         } else {
             Allow::Dml
         };
         let params: Vec<SqlValue> = params.into_iter().map(SqlValue::from).collect();
-        let db = &self.services.db;
-        let result = match self.call.install_tx.as_mut() {
+        let budget = if call.budget.is_zero() {
+            Duration::from_secs(5)
+        } else {
+            call.budget
+        };
+        let sql_call = PluginSqlCall {
+            db: &self.services.db,
+            plugin: &self.identity.name,
+            table_prefix: &self.identity.table_prefix,
+            allow,
+            deadline: call.sql_deadline.unwrap_or_else(|| Instant::now() + budget),
+            budget,
+        };
+        let result = match call.install_tx.as_mut() {
             Some(tx) => {
-                plugin_sql::run(
+                plugin_sql::run_in_transaction(
+                    &sql_call,
                     tx,
-                    db.dialect(),
-                    &self.identity.table_prefix,
                     &statement,
                     params,
-                    allow,
                     want_rows,
+                    &mut call.install_scope,
                 )
                 .await
             }
-            None => {
-                let mut conn = match db.pool().acquire().await {
-                    Ok(conn) => conn,
-                    Err(e) => return Err(SqlError::Failed(format!("database unavailable: {e}"))),
-                };
-                plugin_sql::run(
-                    &mut conn,
-                    db.dialect(),
-                    &self.identity.table_prefix,
-                    &statement,
-                    params,
-                    allow,
-                    want_rows,
-                )
-                .await
-            }
+            None => plugin_sql::run_pooled(&sql_call, &statement, params, want_rows).await,
         };
         result.map_err(|e| {
-            tracing::debug!(plugin = %self.identity.name, request_id = %self.request_id(), error = %e, "plugin SQL not run");
+            let request_id = match call.request_id.as_str() {
+                "" => "-",
+                id => id,
+            };
+            tracing::debug!(plugin = %self.identity.name, request_id = %request_id, error = %e, "plugin SQL not run");
             match e {
                 plugin_sql::PluginSqlError::Refused(m) => SqlError::Refused(m),
                 plugin_sql::PluginSqlError::Invalid(m) => SqlError::Invalid(m),

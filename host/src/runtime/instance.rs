@@ -231,17 +231,28 @@ impl PlinthComponent {
         state.call.ticks = 0;
         state.call.max_ticks = ticks_for(budget);
         state.call.install_tx = install_tx;
+        state.call.install_scope = None;
+        // The epoch callback bounds CPU; the wall limit bounds time spent
+        // waiting on the database or the executor as well, and plugin SQL
+        // is stopped in the database by then.
+        let wall = budget * 3 + Duration::from_secs(1);
+        state.call.sql_deadline = Some(std::time::Instant::now() + wall);
+        state.call.budget = budget;
         warm.store.set_epoch_deadline(1);
 
-        // The epoch callback bounds CPU; this bounds wall time spent waiting
-        // on the database or the executor as well.
-        let wall = budget * 3 + Duration::from_secs(1);
         let result = with_wall_limit(
             wall,
             Self::invoke(&mut warm.plugin, &mut warm.store, &call, &warm.request),
         )
         .await;
-        let tx = warm.store.data_mut().call.install_tx.take();
+        let mut tx = warm.store.data_mut().call.install_tx.take();
+        if let (Some(tx), Some(entered)) =
+            (tx.as_mut(), warm.store.data_mut().call.install_scope.take())
+        {
+            // Given up on mid-statement: back to the host's own scope before
+            // the installer rolls the transaction back.
+            let _ = crate::db::plugin_sql::leave(tx, &self.services.db, entered).await;
+        }
         warm.store.data_mut().call.request_id.clear();
         if warm.request.body.capacity() > KEEP_BODY_BYTES
             || warm.request.headers.len() > KEEP_HEADERS

@@ -21,6 +21,7 @@ mod package_lifecycle;
 mod plugin_cli;
 mod plugin_isolation;
 mod plugin_sql_scope;
+mod plugin_sql_walls;
 mod stored_manifest;
 mod tasks_events_kv;
 mod upgrade_agent;

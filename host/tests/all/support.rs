@@ -121,6 +121,13 @@ impl Drop for TestDb {
             DbKind::Postgres => format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
             _ => format!("DROP DATABASE IF EXISTS {}", self.name),
         };
+        let kind = self.kind;
+        let role_tag = match kind {
+            DbKind::Postgres => Some(plinth_host::db::plugin_roles::role_tag(
+                &self.name, "public",
+            )),
+            _ => Some(plinth_host::db::plugin_roles::role_tag(&self.name, "")),
+        };
         // Drop runs outside any async context we can block on, so use a
         // small runtime on a thread of its own.
         let _ = std::thread::spawn(move || {
@@ -133,6 +140,19 @@ impl Drop for TestDb {
             rt.block_on(async move {
                 if let Ok(pool) = sqlx::AnyPool::connect(&admin).await {
                     let _ = sqlx::raw_sql(&drop_sql).execute(&pool).await;
+                    // Roles and accounts are server-wide: drop this database's too.
+                    match (kind, role_tag) {
+                        (DbKind::Postgres, Some(tag)) => {
+                            let _ = plinth_host::db::plugin_roles::drop_roles_for_tag(&pool, &tag)
+                                .await;
+                        }
+                        (DbKind::Mysql, Some(tag)) => {
+                            let _ =
+                                plinth_host::db::plugin_roles::drop_accounts_for_tag(&pool, &tag)
+                                    .await;
+                        }
+                        _ => {}
+                    }
                     pool.close().await;
                 }
             });

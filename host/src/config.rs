@@ -1368,7 +1368,7 @@ fn updated_entry(raw: &RawValue, entry: &RawMembers, plugin: &PluginEntry) -> St
         .map(|(k, v)| (k.clone(), v.get().to_owned()))
         .collect();
     for (key, value) in host_fields(plugin) {
-        match members.iter_mut().filter(|(k, _)| k == key).next_back() {
+        match members.iter_mut().rfind(|(k, _)| k == key) {
             Some(member) => member.1 = value,
             None => members.push((key.to_owned(), value)),
         }
@@ -1463,7 +1463,7 @@ fn rewrite_plugins(
     };
     let array = RawValue::from_string(array)
         .map_err(|e| invalid("plugins", format!("cannot lay out the new list: {e}")))?;
-    match top.0.iter_mut().filter(|(k, _)| k == "plugins").next_back() {
+    match top.0.iter_mut().rfind(|(k, _)| k == "plugins") {
         Some(member) => member.1 = array,
         None => top.0.push(("plugins".to_owned(), array)),
     }

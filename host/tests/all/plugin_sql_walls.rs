@@ -108,11 +108,7 @@ async fn with_the_guard_off_the_database_refuses_other_tables() {
         let installed = plinth_host::db::store::installed_plugins(&host.host.db)
             .await
             .expect("read plugins");
-        assert!(
-            installed.iter().all(|p| p.is_enabled()),
-            "{}",
-            db.kind
-        );
+        assert!(installed.iter().all(|p| p.is_enabled()), "{}", db.kind);
         host_write(&host, "host still writes")
             .await
             .expect("host writes after the refusals");

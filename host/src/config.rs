@@ -53,6 +53,10 @@
 //! `vendor.endpoint` requires a `vendor.public_key`, because the upgrade agent
 //! must verify the vendor's signatures.
 
+mod agent_limits;
+
+pub use agent_limits::AgentLimits;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
@@ -271,7 +275,7 @@ pub struct VendorConfig {
     /// one broke off.
     pub download_attempts: u32,
     /// The agent's time-outs, minimum download rate and reconnect cap.
-    pub limits: crate::agent::AgentLimits,
+    pub limits: AgentLimits,
 }
 
 impl Default for VendorConfig {
@@ -285,7 +289,7 @@ impl Default for VendorConfig {
             reconnect_max_ms: 30_000,
             reconnect_attempts: 100,
             download_attempts: 5,
-            limits: crate::agent::AgentLimits::default(),
+            limits: AgentLimits::default(),
         }
     }
 }

@@ -26,7 +26,6 @@ mod bounded;
 mod connection;
 mod deploy;
 mod download;
-mod limits;
 mod outbox;
 mod queue;
 
@@ -42,8 +41,8 @@ use tokio::sync::Notify;
 use crate::Host;
 use crate::config::VendorConfig;
 
+pub use crate::config::AgentLimits;
 pub use bounded::{FIELD_LIMIT, bounded};
-pub use limits::AgentLimits;
 pub use outbox::Outbox;
 
 /// How the agent reaches the vendor, read once from `config.json`.

@@ -5,11 +5,11 @@
 
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::repo_root;
+use crate::support::{ServeProcess, repo_root};
 
 /// Runs `plinth serve --config <path>` until it exits by itself; returns
 /// whether it succeeded and its stderr.
@@ -83,41 +83,18 @@ async fn a_copied_binary_starts_beside_only_a_config_json() {
     )
     .expect("JSON");
     config["server"]["bind"] = Value::from("127.0.0.1:0");
-    // Plugins listed but not installed are a separate concern (they need
-    // installing); this host starts with none.
-    config["plugins"] = Value::Array(Vec::new());
     std::fs::write(dir.path().join("config.json"), config.to_string()).expect("write config");
 
-    let mut child = tokio::process::Command::new(&binary)
-        .args(["serve", "--config", "config.json"])
-        .current_dir(dir.path())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("plinth starts");
-    let running = dir.path().join("data").join("host.json");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let bind = loop {
-        if let Ok(text) = std::fs::read_to_string(&running)
-            && let Ok(value) = serde_json::from_str::<Value>(&text)
-            && let Some(bind) = value["bind"].as_str()
-        {
-            break bind.to_owned();
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            let mut stderr = String::new();
-            if let Some(mut pipe) = child.stderr.take() {
-                use tokio::io::AsyncReadExt;
-                let _ = pipe.read_to_string(&mut stderr).await;
-            }
-            panic!("plinth exited with {status}: {stderr}");
-        }
-        assert!(Instant::now() < deadline, "plinth did not become ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let health = reqwest::get(format!("http://{bind}/healthz"))
+    // The repo's config.json lists the example plugins, which a fresh data
+    // dir does not have: the host starts anyway and names them.
+    let host = ServeProcess::start(
+        &binary,
+        Path::new("config.json"),
+        dir.path(),
+        &dir.path().join("data"),
+    )
+    .await;
+    let health = reqwest::get(host.url("/healthz"))
         .await
         .expect("healthz answers");
     assert_eq!(health.status(), 200);
@@ -125,5 +102,9 @@ async fn a_copied_binary_starts_beside_only_a_config_json() {
         !dir.path().join("common-sql").exists(),
         "the schema came from the binary"
     );
-    let _ = child.kill().await;
+    let stderr = host.stop().await;
+    assert!(
+        stderr.contains("plinth plugin install"),
+        "the missing plugins are named with how to install them: {stderr}"
+    );
 }

@@ -5,12 +5,9 @@
 //! an operator reads.
 
 use std::path::Path;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::Value;
-
-use crate::support::{repo_root, stage_plugin};
+use crate::support::{ServeProcess, repo_root, stage_plugin};
 
 fn write_config(dir: &Path) -> std::path::PathBuf {
     let config = serde_json::json!({
@@ -39,67 +36,38 @@ async fn listed_plugins_not_present_are_named_once_and_the_rest_serve() {
     // Only hello is on disk, as a copied binary's data dir would have it.
     stage_plugin(&dir.path().join("data"), "hello", "0.1.0");
 
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_plinth"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("serve starts");
-    let host_file = dir.path().join("data").join("host.json");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let bind = loop {
-        if let Ok(text) = std::fs::read_to_string(&host_file)
-            && let Ok(running) = serde_json::from_str::<Value>(&text)
-            && let Some(bind) = running["bind"].as_str()
-        {
-            break bind.to_owned();
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            let output = child.wait_with_output().await.expect("output");
-            panic!(
-                "plinth serve exited ({status}) instead of serving: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        assert!(
-            Instant::now() < deadline,
-            "plinth serve did not become ready"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let host = ServeProcess::start(
+        Path::new(env!("CARGO_BIN_EXE_plinth")),
+        &config,
+        dir.path(),
+        &dir.path().join("data"),
+    )
+    .await;
 
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
         .expect("client");
     let health = client
-        .get(format!("http://{bind}/healthz"))
+        .get(host.url("/healthz"))
         .send()
         .await
         .expect("healthz answers");
     assert_eq!(health.status(), 200);
     let hello = client
-        .get(format!("http://{bind}/p/hello/"))
+        .get(host.url("/p/hello/"))
         .send()
         .await
         .expect("hello answers");
     assert_eq!(hello.status(), 200, "the plugin that is there serves");
     let goods = client
-        .get(format!("http://{bind}/p/goods/api/items"))
+        .get(host.url("/p/goods/api/items"))
         .send()
         .await
         .expect("answered");
     assert_eq!(goods.status(), 404, "a missing plugin serves nothing");
 
-    child.start_kill().expect("stop the host");
-    let output = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-        .await
-        .expect("the host stops")
-        .expect("output");
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = host.stop().await;
     let warnings: Vec<&str> = stderr
         .lines()
         .filter(|line| line.contains("goods") && line.contains("WARN"))

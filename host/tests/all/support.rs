@@ -524,3 +524,66 @@ pub async fn agent_host(
     .await
     .expect("host starts")
 }
+
+/// A real `plinth serve` process, for tests that check what an operator
+/// sees: the binary as installed, its exit code and its stderr.
+pub struct ServeProcess {
+    child: tokio::process::Child,
+    /// The address from the `host.json` it wrote once it was serving.
+    pub bind: String,
+}
+
+impl ServeProcess {
+    /// Starts `binary serve --config <config>` in `cwd` and waits (at most
+    /// 60 s) until `<data_dir>/host.json` names its address; panics with
+    /// its stderr if it exits first.
+    pub async fn start(binary: &Path, config: &Path, cwd: &Path, data_dir: &Path) -> Self {
+        let mut child = tokio::process::Command::new(binary)
+            .args(["serve", "--config"])
+            .arg(config)
+            .current_dir(cwd)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("plinth serve starts");
+        let host_file = data_dir.join("host.json");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let bind = loop {
+            if let Ok(text) = std::fs::read_to_string(&host_file)
+                && let Ok(running) = serde_json::from_str::<serde_json::Value>(&text)
+                && let Some(bind) = running["bind"].as_str()
+            {
+                break bind.to_owned();
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let output = child.wait_with_output().await.expect("output");
+                panic!(
+                    "plinth serve exited ({status}) instead of serving: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "plinth serve did not become ready"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        Self { child, bind }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.bind)
+    }
+
+    /// Stops the process and returns what it wrote to stderr.
+    pub async fn stop(mut self) -> String {
+        self.child.start_kill().expect("stop the host");
+        let output = tokio::time::timeout(Duration::from_secs(30), self.child.wait_with_output())
+            .await
+            .expect("the host stops")
+            .expect("output");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    }
+}

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::support::{TestHost, all_dbs, test_config};
 
 async fn run_sql(host: &TestHost, stmt: &str) -> (u16, Value) {
-    run_route(host, "sql", stmt).await
+    host.probe("sql", stmt).await
 }
 
 #[tokio::test]
@@ -91,7 +91,7 @@ async fn cte_shadowing_comment_smuggling_and_huge_expressions_are_refused() {
             } else {
                 "exec"
             };
-            let (status, body) = run_route(&host, route, stmt).await;
+            let (status, body) = host.probe(route, stmt).await;
             assert_eq!(
                 status, 403,
                 "{}: {stmt:?} must be refused, got {body}",
@@ -148,16 +148,4 @@ async fn cte_shadowing_comment_smuggling_and_huge_expressions_are_refused() {
         );
         host.stop().await;
     }
-}
-
-async fn run_route(host: &TestHost, route: &str, stmt: &str) -> (u16, Value) {
-    let response = host
-        .client
-        .get(host.url(&format!("/p/probe/{route}")))
-        .query(&[("stmt", stmt)])
-        .send()
-        .await
-        .expect("answered");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
 }

@@ -11,18 +11,6 @@ use plinth_host::db::plugin_roles::{DbRights, role_name};
 
 use crate::support::{DbKind, TestDb, TestHost, all_dbs, test_config};
 
-async fn probe(host: &TestHost, route: &str, stmt: &str) -> (u16, Value) {
-    let response = host
-        .client
-        .get(host.url(&format!("/p/probe/{route}")))
-        .query(&[("stmt", stmt)])
-        .send()
-        .await
-        .expect("answered");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 async fn start(db: &TestDb, dir: &std::path::Path, call_timeout_ms: u64) -> TestHost {
     let mut config = test_config(db, dir, &[("probe", "0.1.0"), ("goods", "1.0.0")]);
     config.runtime.call_timeout_ms = call_timeout_ms;
@@ -67,12 +55,12 @@ async fn with_the_guard_off_the_database_refuses_other_tables() {
             .switch_off_guard_for_tests("probe")
             .expect("dev mode allows the switch");
 
-        let (status, body) = probe(
-            &host,
-            "exec",
-            "INSERT INTO probe_notes (id, body) VALUES (1, 'mine')",
-        )
-        .await;
+        let (status, body) = host
+            .probe(
+                "exec",
+                "INSERT INTO probe_notes (id, body) VALUES (1, 'mine')",
+            )
+            .await;
         assert_eq!(status, 200, "{}: own table writable: {body}", db.kind);
 
         for (route, stmt) in [
@@ -87,7 +75,7 @@ async fn with_the_guard_off_the_database_refuses_other_tables() {
             ("exec", "UPDATE plinth_plugins SET state = 'disabled'"),
             ("exec", "DROP TABLE goods_items"),
         ] {
-            let (status, body) = probe(&host, route, stmt).await;
+            let (status, body) = host.probe(route, stmt).await;
             assert_eq!(
                 status, 403,
                 "{}: the database must refuse {stmt}, got {body}",
@@ -139,16 +127,16 @@ async fn with_the_guard_off_the_database_refuses_other_tables() {
             }
             // Resetting the role inside a statement falls back to the
             // plugin's own login, not the host's user.
-            let (status, body) = probe(
-                &host,
-                "sql",
-                "SELECT set_config('role', 'none', true) AS r, \
+            let (status, body) = host
+                .probe(
+                    "sql",
+                    "SELECT set_config('role', 'none', true) AS r, \
                  query_to_xml('SELECT count(*) FROM plinth_plugins', true, true, '')::text AS x",
-            )
-            .await;
+                )
+                .await;
             assert_eq!(status, 403, "a reset role reaches no host table: {body}");
             // A type the driver cannot pass on says what to do.
-            let (status, body) = probe(&host, "sql", "SELECT now() AS t").await;
+            let (status, body) = host.probe("sql", "SELECT now() AS t").await;
             let message = body["error"].as_str().unwrap_or_default();
             assert_eq!(status, 500, "{body}");
             assert!(message.contains("cast it to text"), "{message}");
@@ -204,7 +192,7 @@ async fn a_fifteen_second_query_is_stopped_in_the_database_and_eight_leave_the_h
         let stmt = fifteen_seconds(db.kind);
 
         let started = Instant::now();
-        let (status, body) = probe(&host, "sql", stmt).await;
+        let (status, body) = host.probe("sql", stmt).await;
         let took = started.elapsed();
         assert_ne!(status, 200, "{}: the query cannot finish: {body}", db.kind);
         let message = body["error"].as_str().unwrap_or_default().to_owned();
@@ -301,7 +289,7 @@ async fn a_thousand_rows_of_one_megabyte_fail_with_a_size_error_and_bounded_memo
              SELECT n, {megabyte} AS big FROM r"
         );
         let before = vm_rss_kib();
-        let (status, body) = probe(&host, "sql", &stmt).await;
+        let (status, body) = host.probe("sql", &stmt).await;
         let after = vm_rss_kib();
         let message = body["error"].as_str().unwrap_or_default();
         assert_eq!(status, 500, "{}: {body}", db.kind);
@@ -403,7 +391,7 @@ async fn mariadb_file_access_is_refused_and_reads_or_writes_nothing() {
                 .expect("dev mode allows the switch");
         }
         for stmt in &statements {
-            let (status, body) = probe(&host, "sql", stmt).await;
+            let (status, body) = host.probe("sql", stmt).await;
             let text = body.to_string();
             assert!(
                 secret.is_empty() || !text.contains(secret),

@@ -256,6 +256,23 @@ pub struct TestHost {
 }
 
 impl TestHost {
+    /// Runs `stmt` through the probe plugin's `/p/probe/<route>` (`sql`
+    /// queries, `exec` executes): its status and JSON answer.
+    pub async fn probe(&self, route: &str, stmt: &str) -> (u16, serde_json::Value) {
+        let response = self
+            .client
+            .get(self.url(&format!("/p/probe/{route}")))
+            .query(&[("stmt", stmt)])
+            .send()
+            .await
+            .expect("answered");
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
+
     /// Stages `plugins` into `data_dir` and starts the host on `config`.
     pub async fn start(config: Config) -> Result<TestHost, StartupError> {
         Self::start_at(config, None).await

@@ -20,6 +20,7 @@
 //! failed, the view counts it, and the worker takes the next offer.
 
 use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -335,11 +336,28 @@ async fn apply_packages(
     manifest: &DeploymentManifest,
 ) -> Result<(), DbError> {
     let id = reporter.deployment_id;
-    // One guard for the whole deployment, undo included: no admin call or
-    // drop-in install lands between two of its packages.
+    // Every package is downloaded and verified before the operation lock is
+    // taken: a slow download never holds up an operator's admin call, and a
+    // download that fails leaves everything as it was.
+    let installed = super::installed_versions(host).await?;
+    let mut fetched: Vec<(&DeploymentPackage, Option<PathBuf>)> = Vec::new();
+    for (index, package) in manifest.packages.iter().enumerate() {
+        if installed.get(&package.name) == Some(&package.version) {
+            fetched.push((package, None));
+            continue;
+        }
+        match fetch_one(host, settings, client, reporter, package).await? {
+            Ok(path) => fetched.push((package, Some(path))),
+            Err(failure) => {
+                return fail(host, reporter, manifest, index, package, failure, None).await;
+            }
+        }
+    }
+    // One guard for every install of the deployment, undo included: no
+    // admin call or drop-in install lands between two of its packages.
     let guard = host.operations.lock().await;
     let mut changed: Vec<(&DeploymentPackage, Change)> = Vec::new();
-    for (index, package) in manifest.packages.iter().enumerate() {
+    for (index, (package, path)) in fetched.iter().enumerate() {
         let installed = super::installed_versions(host).await?;
         let before = installed.get(&package.name);
         if before == Some(&package.version) {
@@ -351,53 +369,79 @@ async fn apply_packages(
         } else {
             Change::Installed
         };
-        match install_one(host, &guard, settings, client, reporter, package).await? {
+        let result = match path {
+            Some(path) => install_fetched(host, &guard, reporter, package, path).await?,
+            // Installed when the deployment arrived, gone since: fetch it now.
+            None => match fetch_one(host, settings, client, reporter, package).await? {
+                Ok(path) => install_fetched(host, &guard, reporter, package, &path).await?,
+                Err(failure) => Err(failure),
+            },
+        };
+        match result {
             Ok(()) => {
                 reporter.package(package, PackageState::Success).await?;
                 changed.push((package, change));
             }
             Err(failure) => {
-                let cancelled = matches!(failure, Failure::Cancelled(_));
-                let reason = failure.reason();
-                reporter
-                    .package(
-                        package,
-                        PackageState::Failure {
-                            reason: reason.clone(),
-                        },
-                    )
-                    .await?;
-                let culprit = format!("{} {}", package.name, package.version);
-                for later in manifest.packages.get(index + 1..).unwrap_or_default() {
-                    reporter
-                        .package(
-                            later,
-                            PackageState::Failure {
-                                reason: format!("not attempted: {culprit} failed before it"),
-                            },
-                        )
-                        .await?;
-                }
-                if cancelled {
-                    agent_ledger::record_outcome(&host.db, id, outcome::CANCELLED, Some(&reason))
-                        .await?;
-                    host.agent.set_cancelled(None);
-                    return reporter
-                        .report(None, PackageState::Failure { reason })
-                        .await
-                        .map(|()| mark_view(host, id, outcome::CANCELLED));
-                }
-                undo(host, &guard, reporter, &changed, &culprit).await?;
-                return reporter
-                    .finish(PackageState::Failure {
-                        reason: format!("{culprit}: {reason}"),
-                    })
-                    .await;
+                let undo_with = Some((&guard, changed.as_slice()));
+                return fail(host, reporter, manifest, index, package, failure, undo_with).await;
             }
         }
     }
     tracing::info!(deployment_id = %id, "upgrade agent: deployment applied");
     reporter.finish(PackageState::Success).await
+}
+
+/// Reports `package` (the `index`th of the deployment) failed and those
+/// after it not attempted, undoes what the deployment already changed
+/// (`undo_with`, when installs had begun) and finishes the deployment.
+async fn fail(
+    host: &Host,
+    reporter: &Reporter<'_>,
+    manifest: &DeploymentManifest,
+    index: usize,
+    package: &DeploymentPackage,
+    failure: Failure,
+    undo_with: Option<(&OperationGuard, &[(&DeploymentPackage, Change)])>,
+) -> Result<(), DbError> {
+    let id = reporter.deployment_id;
+    let cancelled = matches!(failure, Failure::Cancelled(_));
+    let reason = failure.reason();
+    reporter
+        .package(
+            package,
+            PackageState::Failure {
+                reason: reason.clone(),
+            },
+        )
+        .await?;
+    let culprit = format!("{} {}", package.name, package.version);
+    for later in manifest.packages.get(index + 1..).unwrap_or_default() {
+        reporter
+            .package(
+                later,
+                PackageState::Failure {
+                    reason: format!("not attempted: {culprit} failed before it"),
+                },
+            )
+            .await?;
+    }
+    if cancelled {
+        agent_ledger::record_outcome(&host.db, id, outcome::CANCELLED, Some(&reason)).await?;
+        host.agent.set_cancelled(None);
+        return reporter
+            .report(None, PackageState::Failure { reason })
+            .await
+            .map(|()| mark_view(host, id, outcome::CANCELLED));
+    }
+    if let Some((guard, changed)) = undo_with {
+        undo(host, guard, reporter, changed, &culprit).await?;
+    }
+    reporter
+        .finish(PackageState::Failure {
+            reason: format!("{culprit}: {reason}"),
+        })
+        .await
 }
 
 fn mark_view(host: &Host, id: &str, outcome: &str) {
@@ -456,14 +500,15 @@ impl Failure {
     }
 }
 
-async fn install_one(
+/// Downloads `package` and checks the archive is what the deployment names;
+/// the verified file's path.
+async fn fetch_one(
     host: &Host,
-    guard: &OperationGuard,
     settings: &AgentSettings,
     client: &reqwest::Client,
     reporter: &Reporter<'_>,
     package: &DeploymentPackage,
-) -> Result<Result<(), Failure>, DbError> {
+) -> Result<Result<PathBuf, Failure>, DbError> {
     let id = reporter.deployment_id;
     let dir = host.data.downloads();
     let request = DownloadRequest {
@@ -538,17 +583,39 @@ async fn install_one(
             return Ok(Err(Failure::Other(format!("reading the download: {e}"))));
         }
     };
-    let _ = tokio::fs::remove_file(&path).await;
     match plinth_package::read_manifest(&bytes, &Limits::default()) {
-        Ok(inside) if inside.name == package.name && inside.version == package.version => {}
+        Ok(inside) if inside.name == package.name && inside.version == package.version => {
+            Ok(Ok(path))
+        }
         Ok(inside) => {
-            return Ok(Err(Failure::Other(format!(
+            let _ = tokio::fs::remove_file(&path).await;
+            Ok(Err(Failure::Other(format!(
                 "the archive holds {} {}, not the {} {} the deployment names; ask the vendor to republish it",
                 inside.name, inside.version, package.name, package.version
-            ))));
+            ))))
         }
-        Err(e) => return Ok(Err(Failure::Other(format!("the package is unusable: {e}")))),
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&path).await;
+            Ok(Err(Failure::Other(format!("the package is unusable: {e}"))))
+        }
     }
+}
+
+/// Installs the verified download at `path` under `guard`, and removes it.
+async fn install_fetched(
+    host: &Host,
+    guard: &OperationGuard,
+    reporter: &Reporter<'_>,
+    package: &DeploymentPackage,
+    path: &Path,
+) -> Result<Result<(), Failure>, DbError> {
+    let id = reporter.deployment_id;
+    let bytes = install::read_package_file(path).await;
+    let _ = tokio::fs::remove_file(path).await;
+    let bytes = match bytes {
+        Ok(bytes) => bytes,
+        Err(e) => return Ok(Err(Failure::Other(format!("reading the download: {e}")))),
+    };
     if host.agent.is_cancelled(id) {
         return Ok(Err(Failure::Cancelled(
             "cancelled by the vendor before the install started".into(),

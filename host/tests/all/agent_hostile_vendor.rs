@@ -576,3 +576,42 @@ async fn agent_hostile_clock_skew_beyond_tolerance_is_shown() {
     );
     watched.finish().await;
 }
+
+/// Packages are downloaded before the operation lock is taken: while a
+/// deployment's download crawls, an operator's plugin operation goes
+/// through at once instead of waiting for it.
+#[tokio::test]
+async fn agent_hostile_a_slow_download_does_not_hold_up_an_operators_operation() {
+    let vendor = StandInVendor::start().await;
+    vendor.serve_package("goods", "1.0.0", package("goods-1.0.0"), 0);
+    vendor.set_download_fault("goods", "1.0.0", Some(DownloadFault::SlowFirst));
+    vendor.set_offers(vec![goods_offer(&vendor, "d-1")]);
+    let watched = standin_host(&vendor, |config| {
+        config.vendor.limits.download_rate_window_ms = 4_000;
+    })
+    .await;
+    eventually("the slow download to start", LIMIT, || async {
+        (!vendor.downloads().is_empty()).then_some(())
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let (status, body) = watched.host.admin().post("/plugins/hello/disable").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the disable waited {:?} for the download",
+        started.elapsed()
+    );
+    assert!(
+        vendor
+            .reports()
+            .iter()
+            .all(|r| r.state != PackageState::Success),
+        "the download was still going when the operator's call went through"
+    );
+    let (status, body) = watched.host.admin().post("/plugins/hello/enable").await;
+    assert_eq!(status, 200, "{body}");
+    let done = vendor.final_report("d-1").await;
+    assert_eq!(done.state, PackageState::Success, "{done:?}");
+    watched.finish().await;
+}

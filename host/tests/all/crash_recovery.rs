@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{built_plugins, repo_root};
+use crate::support::{built_plugins, write_process_config};
 
 const STEPS: &[&str] = &[
     "started",
@@ -20,22 +20,6 @@ const STEPS: &[&str] = &[
     "swapped",
     "done",
 ];
-
-fn write_config(dir: &Path) -> std::path::PathBuf {
-    let config = serde_json::json!({
-        "data_dir": dir.join("data"),
-        "public_dir": repo_root().join("public"),
-        "server": { "bind": "127.0.0.1:0" },
-        "database": {
-            "url": format!("sqlite://{}", dir.join("data").join("plinth.db").display()),
-            "schema_dir": repo_root().join("common-sql"),
-        },
-        "plugins": [],
-    });
-    let path = dir.join("config.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&config).expect("json")).expect("write config");
-    path
-}
 
 async fn plinth(config: &Path, args: &[&str], kill_after: Option<&str>) -> std::process::Output {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_plinth"));
@@ -90,7 +74,7 @@ async fn sigkill_after_every_install_step_restarts_into_one_consistent_version()
     let plugins = built_plugins();
     for step in STEPS {
         let dir = tempfile::tempdir().expect("temp dir");
-        let config = write_config(dir.path());
+        let config = write_process_config(dir.path(), serde_json::json!([]));
         let old = plugins.join("goods-1.0.0.zip");
         let new = plugins.join("goods-1.1.0.zip");
 

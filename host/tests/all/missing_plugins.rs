@@ -7,32 +7,19 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::support::{ServeProcess, repo_root, stage_plugin};
-
-fn write_config(dir: &Path) -> std::path::PathBuf {
-    let config = serde_json::json!({
-        "data_dir": dir.join("data"),
-        "public_dir": repo_root().join("public"),
-        "server": { "bind": "127.0.0.1:0" },
-        "database": {
-            "url": format!("sqlite://{}", dir.join("data").join("plinth.db").display()),
-            "schema_dir": repo_root().join("common-sql"),
-        },
-        "plugins": [
-            { "name": "hello", "version": "0.1.0" },
-            { "name": "goods", "version": "1.0.0" },
-            { "name": "http-hello", "version": "0.1.0" },
-        ],
-    });
-    let path = dir.join("config.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&config).expect("json")).expect("write config");
-    path
-}
+use crate::support::{ServeProcess, stage_plugin, write_process_config};
 
 #[tokio::test]
 async fn listed_plugins_not_present_are_named_once_and_the_rest_serve() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = write_config(dir.path());
+    let config = write_process_config(
+        dir.path(),
+        serde_json::json!([
+            { "name": "hello", "version": "0.1.0" },
+            { "name": "goods", "version": "1.0.0" },
+            { "name": "http-hello", "version": "0.1.0" },
+        ]),
+    );
     // Only hello is on disk, as a copied binary's data dir would have it.
     stage_plugin(&dir.path().join("data"), "hello", "0.1.0");
 

@@ -604,3 +604,22 @@ impl ServeProcess {
         String::from_utf8_lossy(&output.stderr).into_owned()
     }
 }
+
+/// Writes `<dir>/config.json` for a real `plinth` process: SQLite and the
+/// data dir under `dir`, a loopback port from the OS, and `plugins` as its
+/// plugins list. Returns the file's path.
+pub fn write_process_config(dir: &Path, plugins: serde_json::Value) -> PathBuf {
+    let config = serde_json::json!({
+        "data_dir": dir.join("data"),
+        "public_dir": repo_root().join("public"),
+        "server": { "bind": "127.0.0.1:0" },
+        "database": {
+            "url": format!("sqlite://{}", dir.join("data").join("plinth.db").display()),
+            "schema_dir": repo_root().join("common-sql"),
+        },
+        "plugins": plugins,
+    });
+    let path = dir.join("config.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).expect("json")).expect("write config");
+    path
+}

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// Top to bottom; each module depends only on modules in earlier rows.
 const LAYERS: &[&[&str]] = &[
-    &["config", "paths"],
+    &["config", "paths", "caller"],
     &["db", "events"],
     &["runtime"],
     &["registry"],

@@ -7,7 +7,8 @@
 //! (docs/ARCHITECTURE.md "Layers"; `tests::layers` enforces it).
 //!
 //! 1. [`config`]: `config.json`, environment overrides, validation;
-//!    [`paths`]: [`paths::DataDir`], every path under the data dir.
+//!    [`paths`]: [`paths::DataDir`], every path under the data dir;
+//!    [`caller`]: who an authenticated request is and what it may do.
 //! 2. [`db`]: the database pool, the migration ledger, the SQL scope guard
 //!    for plugins and the host's own tables; [`events`]: the bus between
 //!    plugins.
@@ -31,6 +32,7 @@
 
 pub mod agent;
 pub mod background;
+pub mod caller;
 pub mod config;
 pub mod db;
 pub mod events;

@@ -9,6 +9,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// How the caller proved who they are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +84,22 @@ impl PermissionSet {
         let mut codes: Vec<&str> = self.codes.iter().map(String::as_str).collect();
         codes.sort_unstable();
         codes
+    }
+}
+
+/// A counter bumped whenever any grant, role membership or declared
+/// permission changes, so caches of [`PermissionSet`]s know to recompute.
+#[derive(Debug, Clone, Default)]
+pub struct GrantsGeneration(Arc<AtomicU64>);
+
+impl GrantsGeneration {
+    /// Call after committing a change to who may do what.
+    pub fn bump(&self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub fn current(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
     }
 }
 

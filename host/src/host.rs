@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+use crate::caller::GrantsGeneration;
 use crate::config::Config;
 use crate::db::Db;
 use crate::events::EventBus;
@@ -33,6 +34,8 @@ pub struct Host {
     pub runtime: Arc<Runtime>,
     pub registry: PluginRegistry,
     pub events: EventBus,
+    /// Bumped on every change to grants, roles or declared permissions.
+    pub grants: GrantsGeneration,
 }
 
 impl Host {

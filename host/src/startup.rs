@@ -107,6 +107,7 @@ pub async fn assemble(
         runtime,
         registry: PluginRegistry::new(),
         events,
+        grants: Default::default(),
         config,
     };
     Ok((host, event_rx))

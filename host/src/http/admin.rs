@@ -12,44 +12,26 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
+use std::sync::Arc;
+
 use super::{ApiError, AppState};
 use crate::agent::AgentSnapshot;
+use crate::caller::Caller;
 use crate::db::store;
 use crate::install::{self, InstallError, InstallMode, OperationReport, PluginRow};
 
-/// Refuses requests without `Authorization: Bearer <admin.token>`.
-pub async fn require_token(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let expected = state.config().admin.token.as_bytes();
-    let given = request
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::as_bytes);
-    match given {
-        Some(given) if !expected.is_empty() && constant_time_eq(given, expected) => {
-            next.run(request).await
-        }
-        _ => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "send the admin token from config.json as `Authorization: Bearer <token>`",
-        )
-        .into_response(),
+/// Refuses requests that carry no caller ([`super::authn`] found no valid
+/// credential).
+pub async fn require_caller(request: Request, next: Next) -> Response {
+    if request.extensions().get::<Arc<Caller>>().is_some() {
+        return next.run(request).await;
     }
-}
-
-/// Compares without stopping at the first difference, so response timing
-/// does not reveal how much of the token was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "send the admin token from config.json as `Authorization: Bearer <token>`",
+    )
+    .into_response()
 }
 
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<PluginRow>>, ApiError> {

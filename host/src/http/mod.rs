@@ -9,7 +9,8 @@
 //!   tree for the admin web;
 //! - `GET /api/hello`: a native route with the same answer as the `hello`
 //!   plugin, the ceiling that `cargo xtask bench` compares plugins with;
-//! - `/api/admin/…`: plugin operations for operators (bearer token), see
+//! - `/api/admin/…`: plugin operations for operators (a caller resolved by
+//!   [`authn`]), see
 //!   [`admin`]; `GET /api/openapi.json` describes the API;
 //! - everything else: static files from `public/` (the admin web shell).
 //!
@@ -18,6 +19,7 @@
 
 pub mod admin;
 mod api;
+mod authn;
 pub mod error;
 mod health;
 mod plugin_routes;
@@ -137,10 +139,7 @@ pub fn app(state: AppState) -> Router {
         )
         // Packages are larger than ordinary request bodies.
         .layer(DefaultBodyLimit::max(PACKAGE_LIMIT))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            admin::require_token,
-        ));
+        .layer(axum::middleware::from_fn(admin::require_caller));
     let public = ServeDir::new(&state.config().public_dir).append_index_html_on_directories(true);
     Router::new()
         .route("/healthz", get(health::healthz))
@@ -156,6 +155,7 @@ pub fn app(state: AppState) -> Router {
         .layer((
             request_id::RequestIdLayer,
             DefaultBodyLimit::max(body_limit),
+            axum::middleware::from_fn_with_state(state.clone(), authn::identify),
         ))
         .with_state(state)
 }

@@ -348,7 +348,11 @@ async fn ensure_account(
         .bind(table_prefix)
         .fetch_all(&mut *conn)
         .await?;
+        // The prefix itself is a name under the prefix: granting it lets the
+        // account connect before the plugin has any table, so a plugin with
+        // none still runs its hook through its own account.
         let mut tables = names.to_vec();
+        tables.push(table_prefix.to_owned());
         for row in rows {
             tables.push(row.try_get(0)?);
         }
@@ -365,13 +369,10 @@ async fn ensure_account(
             .execute(&mut *conn)
             .await?;
         }
-        Ok::<_, sqlx::Error>(tables.len())
+        Ok::<_, sqlx::Error>(())
     };
     let opened = match setup.await {
-        // An account with no grant cannot even connect to the database; the
-        // pool opens once the plugin has a table or a migration naming one.
-        Ok(0) => return Ok(()),
-        Ok(_) => {
+        Ok(()) => {
             db.plugin_sql()
                 .open_plugin_pool(plugin, &account_name(tag, plugin), &password)
                 .await

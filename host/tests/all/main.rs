@@ -21,6 +21,7 @@ mod missing_plugins;
 mod package_lifecycle;
 mod plugin_cli;
 mod plugin_isolation;
+mod plugin_roles_lifecycle;
 mod plugin_sql_scope;
 mod plugin_sql_walls;
 mod stored_manifest;

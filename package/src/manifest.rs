@@ -13,9 +13,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
+use crate::task_policy::{self, Concurrency, Missed};
 use semver::{Version, VersionReq};
 use serde::{Deserialize, Serialize};
-use crate::task_policy::{self, Concurrency, Missed};
 
 /// Table prefixes a plugin may never have: they would reach the database's
 /// own catalog or the host's tables.
@@ -901,7 +901,11 @@ subscribe = ["goods.stock-low"]
         assert_eq!(m.tasks[0].missed, Missed::RunOnce);
         assert_eq!(m.tasks[0].concurrency, Concurrency::Queue);
         assert_eq!(m.tasks[0].min_interval_secs, 30);
-        assert_eq!(Manifest::parse(&m.to_toml()).unwrap(), m, "the policy round-trips");
+        assert_eq!(
+            Manifest::parse(&m.to_toml()).unwrap(),
+            m,
+            "the policy round-trips"
+        );
         let m = Manifest::parse(&with("world = \"wasi-http\"\n")).unwrap();
         assert_eq!(m.world, PluginWorld::WasiHttp);
     }

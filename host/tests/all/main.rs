@@ -23,6 +23,8 @@ mod plugin_isolation;
 mod plugin_sql_scope;
 mod plugin_sql_walls;
 mod stored_manifest;
+mod task_claims_across_hosts;
+mod task_schedule;
 mod tasks_events_kv;
 mod upgrade_agent;
 mod wasi_http_component;

@@ -304,7 +304,9 @@ impl TestHost {
             .await
             .expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
-        let router = app(AppState::ready(host.clone(), agent.clone()));
+        let state = AppState::ready(host.clone(), agent.clone());
+        state.set_scheduler(background.scheduler.clone());
+        let router = app(state);
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });

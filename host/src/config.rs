@@ -1776,7 +1776,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("bind, body_limit_bytes, shutdown_grace_secs"),
+            text.contains("bind, body_limit_bytes, shutdown_grace_secs, host_id"),
             "{text}"
         );
 
@@ -1831,7 +1831,7 @@ mod tests {
         assert!(matches!(e, ConfigError::UnknownKey { ref key, .. } if key == "server.bindd"));
         assert_eq!(
             e.to_string(),
-            "config.json: unknown key \"server.bindd\" (known keys: bind, body_limit_bytes, shutdown_grace_secs); remove it or fix its spelling"
+            "config.json: unknown key \"server.bindd\" (known keys: bind, body_limit_bytes, shutdown_grace_secs, host_id); remove it or fix its spelling"
         );
         let text =
             err(r#"{ "plugins": [{ "name": "hello", "version": "1.0.0", "setting": {} }] }"#);

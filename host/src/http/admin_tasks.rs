@@ -237,3 +237,38 @@ pub async fn runs(
         .flatten();
     Ok(Json(RunsPage { runs, next_before }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::caller::{CallerKind, PermissionSet};
+
+    fn caller(codes: &[&str]) -> Caller {
+        Caller {
+            kind: CallerKind::User,
+            id: 7,
+            login: "clerk".into(),
+            display_name: "Clerk".into(),
+            roles: vec!["staff".into()],
+            data_scope: "self".into(),
+            permissions: Arc::new(PermissionSet::from_codes(
+                codes.iter().map(|c| (*c).to_owned()),
+            )),
+        }
+    }
+
+    #[test]
+    fn viewing_and_managing_need_their_own_permission() {
+        let viewer = caller(&[VIEW]);
+        assert!(require(&viewer, VIEW).is_ok());
+        let refused = require(&viewer, MANAGE).expect_err("view is not manage");
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+        assert!(
+            refused.message.contains("tasks.manage"),
+            "{}",
+            refused.message
+        );
+        assert!(require(&caller(&[]), VIEW).is_err());
+        assert!(require(&caller(&[MANAGE]), MANAGE).is_ok());
+    }
+}

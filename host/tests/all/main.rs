@@ -12,6 +12,7 @@ mod config_startup;
 mod crash_recovery;
 mod dropin;
 mod goods_api;
+mod goods_stock_summary;
 mod host_schema;
 mod hostile_packages;
 mod hot_swap;

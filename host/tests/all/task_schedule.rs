@@ -369,3 +369,60 @@ async fn start_up_marks_runs_left_running_as_interrupted() {
     assert!(run.finished_at.is_some());
     host.stop().await;
 }
+
+#[tokio::test]
+async fn old_runs_are_pruned_by_count_and_age_on_every_database() {
+    for db in crate::support::all_dbs().await {
+        let data = tempfile::tempdir().expect("temp dir");
+        let host = TestHost::start(test_config(&db, data.path(), &[]))
+            .await
+            .expect("host starts");
+        let pool = &host.host.db;
+        let tick = |at: i64| Tick {
+            plugin: "gone".into(),
+            task: "report".into(),
+            scheduled_at: at,
+        };
+        for at in 1..=15 {
+            assert!(
+                task_runs::claim(pool, &tick(at), "1.0.0", "h", 60_000)
+                    .await
+                    .expect("claim")
+            );
+            task_runs::finish(pool, &tick(at), task_runs::Outcome::Ok, None)
+                .await
+                .expect("finish");
+        }
+        assert!(
+            task_runs::claim(pool, &tick(16), "1.0.0", "h", 60_000)
+                .await
+                .expect("claim")
+        );
+        let kind = db.kind;
+        let runs = || async {
+            task_runs::runs(pool, "gone", Some("report"), 100, None)
+                .await
+                .expect("runs")
+        };
+
+        let deleted = task_runs::prune(pool, 86_400_000, 10).await.expect("prune");
+        let kept: Vec<i64> = runs().await.iter().filter_map(|r| r.scheduled_at).collect();
+        assert_eq!(deleted, 6, "on {kind}: {kept:?}");
+        assert_eq!(
+            kept,
+            (7..=16).rev().collect::<Vec<_>>(),
+            "on {kind}: the newest stay"
+        );
+
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        task_runs::prune(pool, 1, 10).await.expect("prune by age");
+        let left = runs().await;
+        assert_eq!(
+            left.len(),
+            1,
+            "on {kind}: only the running run is left: {left:#?}"
+        );
+        assert_eq!(left[0].outcome, "running");
+        host.stop().await;
+    }
+}

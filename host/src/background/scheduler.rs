@@ -418,7 +418,8 @@ impl Scheduler {
         let mut map = self.in_flight.lock().ok()?;
         let ticks = map.entry(key.clone()).or_default();
         let queue = job.concurrency == Concurrency::Queue;
-        if !ticks.is_empty() && !(queue && ticks.len() == 1) {
+        let has_place = ticks.is_empty() || (queue && ticks.len() == 1);
+        if !has_place {
             return None;
         }
         ticks.push(InFlight {

@@ -13,6 +13,7 @@ mod crash_recovery;
 mod dropin;
 mod goods_api;
 mod goods_stock_summary;
+mod host_api_compat;
 mod host_schema;
 mod hostile_packages;
 mod hot_swap;

@@ -371,7 +371,9 @@ impl Scheduler {
             ))
         };
         if job.concurrency == Concurrency::Skip {
-            return match task_runs::another_running(db, &job.tick, false).await {
+            // Only an earlier tick counts: two hosts claiming neighbouring
+            // ticks at once must not both skip.
+            return match task_runs::another_running(db, &job.tick, true).await {
                 Ok(false) => None,
                 Ok(true) => Some((
                     Outcome::SkippedOverlap,

@@ -2,7 +2,8 @@
 //! recorded with its outcome: runs every second, a task past its timeout is
 //! cut off while the host keeps serving, a long task never overlaps itself,
 //! pause survives a restart, run-now runs once (and 409s while running),
-//! the history pages, removing the plugin stops (and cancels) its tasks, and
+//! the history pages, a run in flight finishes on the version that started
+//! it, removing the plugin stops (and cancels) its tasks, and
 //! start-up marks runs a dead host left `running` as `interrupted`.
 //!
 //! The `ticker` plugin's tasks fire every second: `tick` (instant, and it
@@ -425,4 +426,65 @@ async fn old_runs_are_pruned_by_count_and_age_on_every_database() {
         assert_eq!(left[0].outcome, "running");
         host.stop().await;
     }
+}
+
+#[tokio::test]
+async fn a_run_in_flight_finishes_on_the_version_that_started_it() {
+    let db = TestDb::create(DbKind::Sqlite).await.expect("sqlite");
+    let data = tempfile::tempdir().expect("temp dir");
+    let host = ticker_host(&db, data.path()).await;
+    let (status, _) = host.admin().post("/tasks/ticker/slow/pause").await;
+    assert_eq!(status, 200);
+    eventually("slow to stop", Duration::from_secs(10), || async {
+        (!host.scheduler.is_running_here("ticker", "slow")).then_some(())
+    })
+    .await;
+    let (status, body) = host.admin().post("/tasks/ticker/slow/run").await;
+    assert_eq!(status, 202, "{body}");
+    let in_flight = body["scheduled_at"].as_i64().expect("scheduled_at");
+    let upgrade = crate::support::derived_package("ticker-0.1.0", "0.2.0", &[]);
+    let (status, body) = host.admin().install(upgrade, "upgrade").await;
+    assert_eq!(status, 201, "{body}");
+
+    let run = eventually(
+        "the in-flight run to finish",
+        Duration::from_secs(10),
+        || async {
+            runs(&host, "slow")
+                .await
+                .into_iter()
+                .find(|r| r.scheduled_at == Some(in_flight) && r.outcome != "running")
+        },
+    )
+    .await;
+    assert_eq!(
+        (run.outcome.as_str(), run.version.as_str()),
+        ("ok", "0.1.0"),
+        "{run:?}"
+    );
+    let newer = eventually("a tick on 0.2.0", Duration::from_secs(10), || async {
+        runs(&host, "tick")
+            .await
+            .into_iter()
+            .find(|r| r.version == "0.2.0" && r.outcome == "ok")
+    })
+    .await;
+    assert!(
+        newer.scheduled_at.unwrap_or(0) > in_flight - 1000,
+        "{newer:?}"
+    );
+    // The pause was kept across the upgrade.
+    let (_, list) = host.admin().get("/tasks").await;
+    let slow = list
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|t| t["task"] == "slow")
+        .cloned()
+        .expect("slow listed");
+    assert_eq!(
+        (slow["paused"].clone(), slow["version"].clone()),
+        (Value::Bool(true), Value::from("0.2.0"))
+    );
+    host.stop().await;
 }

@@ -488,3 +488,82 @@ async fn a_run_in_flight_finishes_on_the_version_that_started_it() {
     );
     host.stop().await;
 }
+
+/// ticker as 0.2.0 with `slow` queued instead of skipped and `tick` limited
+/// to one run per 3 s.
+fn ticker_with_policies() -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    crate::support::copy_dir(
+        &crate::support::built_plugins().join("ticker-0.1.0"),
+        dir.path(),
+    );
+    let path = dir.path().join("plugin.toml");
+    let manifest = std::fs::read_to_string(&path)
+        .expect("manifest")
+        .replace("version = \"0.1.0\"", "version = \"0.2.0\"")
+        .replace(
+            "timeout_secs = 10\n",
+            "timeout_secs = 10\nconcurrency = \"queue\"\n",
+        )
+        .replace(
+            "cron = \"* * * * * *\"\ntimeout_secs = 5\n",
+            "cron = \"* * * * * *\"\ntimeout_secs = 5\nmin_interval_secs = 3\n",
+        );
+    assert!(manifest.contains("queue") && manifest.contains("min_interval_secs"));
+    std::fs::write(&path, manifest).expect("write manifest");
+    plinth_package::pack_dir(dir.path()).expect("pack")
+}
+
+#[tokio::test]
+async fn a_queued_task_waits_its_turn_and_min_interval_spaces_runs() {
+    let db = TestDb::create(DbKind::Sqlite).await.expect("sqlite");
+    let data = tempfile::tempdir().expect("temp dir");
+    let host = ticker_host(&db, data.path()).await;
+    let (status, body) = host
+        .admin()
+        .install(ticker_with_policies(), "upgrade")
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let upgraded = plinth_host::db::now_ms();
+    let fresh = |runs: Vec<TaskRun>| -> Vec<TaskRun> {
+        let mut runs: Vec<TaskRun> = runs
+            .into_iter()
+            .filter(|r| r.version == "0.2.0" && r.outcome == "ok")
+            .collect();
+        runs.sort_by_key(|r| r.started_at);
+        runs
+    };
+    let slow = eventually(
+        "three queued slow runs",
+        Duration::from_secs(20),
+        || async {
+            let runs = fresh(runs(&host, "slow").await);
+            (runs.len() >= 3).then_some(runs)
+        },
+    )
+    .await;
+    for pair in slow.windows(2) {
+        let (first, next) = (&pair[0], &pair[1]);
+        let first_end = first.finished_at.expect("finished");
+        assert!(first_end <= next.started_at, "no overlap: {pair:#?}");
+        assert!(
+            next.scheduled_at.expect("tick") < first_end && next.started_at - first_end < 700,
+            "the next tick waited and started right after: {pair:#?}"
+        );
+    }
+    let ticks = fresh(runs(&host, "tick").await);
+    assert!(!ticks.is_empty(), "tick still runs");
+    for pair in ticks.windows(2) {
+        assert!(
+            pair[1].started_at - pair[0].started_at >= 2900,
+            "min_interval_secs = 3 holds: {pair:#?}"
+        );
+    }
+    let since = plinth_host::db::now_ms() - upgraded;
+    assert!(
+        ticks.len() as i64 <= since / 3000 + 1,
+        "{} runs in {since} ms",
+        ticks.len()
+    );
+    host.stop().await;
+}

@@ -54,8 +54,10 @@
 //! must verify the vendor's signatures.
 
 mod agent_limits;
+mod task_history;
 
 pub use agent_limits::AgentLimits;
+pub use task_history::{TaskHistory, resolve_host_id};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -129,6 +131,7 @@ pub struct Config {
     pub admin: AdminConfig,
     pub vendor: VendorConfig,
     pub runtime: RuntimeConfig,
+    pub tasks: TaskHistory,
     pub plugins: Vec<PluginEntry>,
 }
 
@@ -143,6 +146,7 @@ impl Default for Config {
             admin: AdminConfig::default(),
             vendor: VendorConfig::default(),
             runtime: RuntimeConfig::default(),
+            tasks: TaskHistory::default(),
             plugins: Vec::new(),
         }
     }
@@ -156,6 +160,9 @@ pub struct ServerConfig {
     pub bind: SocketAddr,
     pub body_limit_bytes: usize,
     pub shutdown_grace_secs: u64,
+    /// Names this host on task runs and claims; empty means
+    /// `<hostname>:<pid>` ([`resolve_host_id`]).
+    pub host_id: String,
 }
 
 impl Default for ServerConfig {
@@ -164,6 +171,7 @@ impl Default for ServerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             body_limit_bytes: 2 * 1024 * 1024,
             shutdown_grace_secs: 10,
+            host_id: String::new(),
         }
     }
 }
@@ -679,6 +687,9 @@ impl Config {
             ));
         }
         self.validate_vendor()?;
+        if let Err((key, reason)) = self.tasks.check() {
+            return Err(Problem::invalid(key, reason));
+        }
         validate_plugins(&self.plugins)?;
         if self.is_production() {
             check_secret("admin.token", &self.admin.token)?;
@@ -1765,7 +1776,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("bind, body_limit_bytes, shutdown_grace_secs"),
+            text.contains("bind, body_limit_bytes, shutdown_grace_secs, host_id"),
             "{text}"
         );
 
@@ -1820,7 +1831,7 @@ mod tests {
         assert!(matches!(e, ConfigError::UnknownKey { ref key, .. } if key == "server.bindd"));
         assert_eq!(
             e.to_string(),
-            "config.json: unknown key \"server.bindd\" (known keys: bind, body_limit_bytes, shutdown_grace_secs); remove it or fix its spelling"
+            "config.json: unknown key \"server.bindd\" (known keys: bind, body_limit_bytes, shutdown_grace_secs, host_id); remove it or fix its spelling"
         );
         let text =
             err(r#"{ "plugins": [{ "name": "hello", "version": "1.0.0", "setting": {} }] }"#);

@@ -39,6 +39,7 @@ pub mod db_url;
 pub mod deployment;
 pub mod manifest;
 pub mod protocol;
+pub mod task_policy;
 pub mod vendor_endpoint;
 
 pub use archive::{Limits, PackageError, Unpacked, pack_dir, read_manifest, sha256_hex, unpack};

@@ -130,7 +130,7 @@ pub async fn start(config: Config, config_path: Option<PathBuf>) -> Result<Start
     }
 
     // 7. Background jobs, then the upgrade agent.
-    let mut background = Background::start(&host, event_rx);
+    let mut background = Background::start(&host, event_rx).await;
     let agent = AgentState::new(&host.config.vendor);
     if host.config.vendor.is_enabled() {
         match agent::spawn(host.clone(), agent.clone()) {

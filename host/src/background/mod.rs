@@ -24,8 +24,9 @@ pub struct Background {
 
 impl Background {
     /// Starts event delivery, the scheduler and the drop-in watcher.
-    pub fn start(host: &Host, events: EventReceiver) -> Self {
+    pub async fn start(host: &Host, events: EventReceiver) -> Self {
         let scheduler = Scheduler::new(crate::config::resolve_host_id(&host.config.server.host_id));
+        scheduler.settle_orphans(&host.db).await;
         let tasks = vec![
             tokio::spawn(dispatch(events, host.registry.clone())),
             tokio::spawn(scheduler.clone().run(host.clone())),

@@ -132,11 +132,12 @@ impl Scheduler {
             .is_ok_and(|m| m.contains_key(&(plugin.to_owned(), task.to_owned())))
     }
 
-    /// Loops until aborted.
-    pub async fn run(self, host: Host) {
-        let db = host.db.clone();
+    /// Marks the runs a stopped host left `running` as `interrupted`.
+    /// Called at start-up before the scheduler or any caller can start a
+    /// run, so it never catches one of this life's runs.
+    pub async fn settle_orphans(&self, db: &Db) {
         match self
-            .sweep_orphans(&db, db.dialect() == Dialect::Sqlite)
+            .sweep_orphans(db, db.dialect() == Dialect::Sqlite)
             .await
         {
             Ok(0) => {}
@@ -146,6 +147,11 @@ impl Scheduler {
             ),
             Err(e) => tracing::error!(error = %e, "cannot mark orphaned task runs"),
         }
+    }
+
+    /// Loops until aborted.
+    pub async fn run(self, host: Host) {
+        let db = host.db.clone();
         let mut next: HashMap<TaskKey, DateTime<Utc>> = HashMap::new();
         let mut last_sweep = tokio::time::Instant::now();
         loop {

@@ -327,3 +327,42 @@ pub async fn openapi() -> impl IntoResponse {
 }
 
 pub const OPENAPI: &str = include_str!("openapi.json");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every admin operation in the OpenAPI document names the permission
+    /// the gate asks for, and declares the 401 and 403 the gate answers.
+    #[test]
+    fn the_openapi_document_names_each_admin_permission() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).expect("openapi.json is JSON");
+        let mut seen = 0;
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            let Some(route) = path.strip_prefix("/api/admin") else {
+                continue;
+            };
+            for (method, op) in item.as_object().expect("path item") {
+                if method == "parameters" {
+                    continue;
+                }
+                let m = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+                let code = permission_for(&m, route)
+                    .unwrap_or_else(|| panic!("{method} {path} has no permission"));
+                let summary = op["summary"].as_str().unwrap_or_default();
+                assert!(
+                    summary.contains(&format!("(needs {code})")),
+                    "{method} {path}: {summary:?} should say it needs {code}"
+                );
+                for status in ["401", "403"] {
+                    assert!(
+                        op["responses"].get(status).is_some(),
+                        "{method} {path} does not declare {status}"
+                    );
+                }
+                seen += 1;
+            }
+        }
+        assert!(seen > 20, "only {seen} admin operations described");
+    }
+}

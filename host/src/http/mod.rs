@@ -228,6 +228,7 @@ pub fn app(state: AppState) -> Router {
         // paid per request. Request ids (with the panic guard) outermost.
         .layer((
             request_id::RequestIdLayer,
+            axum::middleware::from_fn(error::json_refusals),
             DefaultBodyLimit::max(body_limit),
             axum::middleware::from_fn_with_state(state.clone(), authn::identify),
         ))

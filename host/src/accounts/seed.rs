@@ -28,6 +28,9 @@ pub async fn seed(db: &Db, config: &Config) -> Result<Seeded, AccountError> {
             admin_created = true;
         }
     }
+    // Sessions that expired or were retired while the host was down are
+    // dropped here, so the table does not grow without bound.
+    accounts::delete_dead_sessions(db).await?;
     Ok(Seeded {
         role_created,
         admin_created,

@@ -83,7 +83,13 @@ pub async fn gate(State(state): State<AppState>, request: Request, next: Next) -
         .get::<ClientIp>()
         .map(|ip| ip.0.clone())
         .unwrap_or_default();
-    let path = request.uri().path().to_owned();
+    // Inside the nested router the URI has lost its `/api/admin` prefix;
+    // the audit log records the path the client asked for.
+    let path = request
+        .extensions()
+        .get::<axum::extract::OriginalUri>()
+        .map_or_else(|| request.uri().path(), |uri| uri.path())
+        .to_owned();
     let response = next.run(request).await;
     let writes = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
     if (writes || caller.kind == CallerKind::ServiceToken)

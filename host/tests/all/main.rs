@@ -8,6 +8,7 @@ mod vendor_standin;
 mod admin_api_permissions;
 mod agent_hostile_vendor;
 mod agent_verification;
+mod audit_log;
 mod config_file_edits;
 mod config_startup;
 mod crash_recovery;

@@ -17,10 +17,12 @@
 //! This layer adapts requests to the runtime and back; it holds no plugin
 //! logic of its own.
 
+mod accounts_admin;
 pub mod admin;
 pub mod admin_tasks;
 mod api;
-mod authn;
+mod auth;
+pub mod authn;
 pub mod error;
 mod health;
 mod plugin_routes;
@@ -35,6 +37,7 @@ use axum::routing::{any, get};
 use tower_http::services::ServeDir;
 
 use crate::Host;
+use crate::accounts::callers::CallerCache;
 use crate::agent::AgentState;
 use crate::background::Scheduler;
 use crate::config::Config;
@@ -57,7 +60,12 @@ struct AppInner {
     ready: AtomicBool,
     /// The task scheduler, for run-now; set once the background jobs run.
     scheduler: OnceLock<Scheduler>,
+    callers: CallerCache,
+    sign_in_limit: SignInLimiter,
 }
+
+/// Sign-in attempts per client address (`admin.sign_in.per_ip_per_minute`).
+type SignInLimiter = governor::DefaultKeyedRateLimiter<String>;
 
 #[derive(Debug)]
 struct Started {
@@ -70,10 +78,15 @@ impl AppState {
     pub fn starting(config: Arc<Config>) -> Self {
         Self {
             inner: Arc::new(AppInner {
-                config,
                 started: OnceLock::new(),
                 ready: AtomicBool::new(false),
                 scheduler: OnceLock::new(),
+                callers: CallerCache::default(),
+                sign_in_limit: governor::RateLimiter::keyed(governor::Quota::per_minute(
+                    std::num::NonZeroU32::new(config.admin.sign_in.per_ip_per_minute)
+                        .unwrap_or(std::num::NonZeroU32::MIN),
+                )),
+                config,
             }),
         }
     }
@@ -107,6 +120,21 @@ impl AppState {
         &self.inner.config
     }
 
+    /// Resolved sessions and service tokens.
+    pub fn callers(&self) -> &CallerCache {
+        &self.inner.callers
+    }
+
+    /// Whether client address `ip` may try another sign-in now.
+    pub fn sign_in_allowed(&self, ip: &str) -> bool {
+        let limiter = &self.inner.sign_in_limit;
+        // Forget addresses whose bucket has refilled, so the map stays small.
+        if limiter.len() > 10_000 {
+            limiter.retain_recent();
+        }
+        limiter.check_key(&ip.to_owned()).is_ok()
+    }
+
     /// The host, or a 503 while start-up is still running.
     pub fn host(&self) -> Result<&Host, ApiError> {
         self.started().map(|started| &started.host)
@@ -128,6 +156,38 @@ impl AppState {
 
 /// Largest package the admin API accepts (the package reader's own limit).
 const PACKAGE_LIMIT: usize = 128 * 1024 * 1024;
+
+/// `/api/admin/…` for users, roles, grants, service tokens and the audit log.
+fn accounts_routes() -> Router<AppState> {
+    use accounts_admin as a;
+    use axum::routing::{delete, put};
+    Router::new()
+        .route("/users", get(a::list_users).post(a::create_user))
+        .route(
+            "/users/{login}",
+            get(a::get_user)
+                .patch(a::update_user)
+                .delete(a::delete_user),
+        )
+        .route(
+            "/users/{login}/sign-out",
+            axum::routing::post(a::sign_out_user),
+        )
+        .route(
+            "/users/{login}/roles/{role}",
+            put(a::add_user_role).delete(a::remove_user_role),
+        )
+        .route("/roles", get(a::list_roles).post(a::create_role))
+        .route("/roles/{name}", delete(a::delete_role))
+        .route("/roles/{name}/grants", get(a::role_grants))
+        .route(
+            "/roles/{name}/grants/{permission}",
+            put(a::grant).delete(a::revoke),
+        )
+        .route("/tokens", get(a::list_tokens).post(a::create_token))
+        .route("/tokens/{name}", delete(a::revoke_token))
+        .route("/audit", get(a::audit))
+}
 
 /// The host's router.
 pub fn app(state: AppState) -> Router {
@@ -168,9 +228,13 @@ pub fn app(state: AppState) -> Router {
             "/agent/reconnect",
             axum::routing::post(admin::agent_reconnect),
         )
+        .merge(accounts_routes())
         // Packages are larger than ordinary request bodies.
         .layer(DefaultBodyLimit::max(PACKAGE_LIMIT))
-        .layer(axum::middleware::from_fn(admin::require_caller));
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admin::gate,
+        ));
     let public = ServeDir::new(&state.config().public_dir).append_index_html_on_directories(true);
     Router::new()
         .route("/healthz", get(health::healthz))
@@ -179,12 +243,23 @@ pub fn app(state: AppState) -> Router {
         .route("/api/menus", get(api::menus))
         .route("/api/hello", get(api::hello))
         .route("/api/openapi.json", get(admin::openapi))
+        .route("/api/auth/login", axum::routing::post(auth::login))
+        .route("/api/auth/logout", axum::routing::post(auth::logout))
+        .route("/api/auth/me", get(auth::me))
+        .route(
+            "/api/auth/password",
+            axum::routing::post(auth::change_password),
+        )
         .nest("/api/admin", admin)
-        .fallback_service(public)
+        .fallback_service(tower::Layer::layer(
+            &axum::middleware::from_fn(authn::pages_need_sign_in),
+            public,
+        ))
         // One `layer` call: each call boxes every route once more, which is
         // paid per request. Request ids (with the panic guard) outermost.
         .layer((
             request_id::RequestIdLayer,
+            axum::middleware::from_fn(error::json_refusals),
             DefaultBodyLimit::max(body_limit),
             axum::middleware::from_fn_with_state(state.clone(), authn::identify),
         ))

@@ -54,8 +54,10 @@
 //! must verify the vendor's signatures.
 
 mod agent_limits;
+mod outbound;
 
 pub use agent_limits::AgentLimits;
+pub use outbound::{OutboundConfig, PluginOutbound};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -129,6 +131,8 @@ pub struct Config {
     pub admin: AdminConfig,
     pub vendor: VendorConfig,
     pub runtime: RuntimeConfig,
+    /// Plugins' outbound HTTP (`config/outbound.rs`).
+    pub outbound: OutboundConfig,
     pub plugins: Vec<PluginEntry>,
 }
 
@@ -143,6 +147,7 @@ impl Default for Config {
             admin: AdminConfig::default(),
             vendor: VendorConfig::default(),
             runtime: RuntimeConfig::default(),
+            outbound: OutboundConfig::default(),
             plugins: Vec::new(),
         }
     }
@@ -679,6 +684,9 @@ impl Config {
             ));
         }
         self.validate_vendor()?;
+        self.outbound
+            .check()
+            .map_err(|(key, reason)| Problem::invalid(&key, reason))?;
         validate_plugins(&self.plugins)?;
         if self.is_production() {
             check_secret("admin.token", &self.admin.token)?;

@@ -178,7 +178,11 @@ async fn serve(config_path: PathBuf) -> anyhow::Result<()> {
         let router = app(state.clone());
         let mut stop_rx = stop_rx.clone();
         async move {
-            axum::serve(listener, router)
+            // The peer address feeds per-ip rate limits of plugin routes.
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
                 .with_graceful_shutdown(async move {
                     let _ = stop_rx.wait_for(|stop| *stop).await;
                 })

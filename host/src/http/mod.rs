@@ -23,6 +23,7 @@ mod authn;
 pub mod error;
 mod health;
 mod plugin_routes;
+mod rate_limit;
 pub mod request_id;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,6 +54,7 @@ struct AppInner {
     config: Arc<Config>,
     started: OnceLock<Started>,
     ready: AtomicBool,
+    route_limits: rate_limit::RouteLimiters,
 }
 
 #[derive(Debug)]
@@ -69,6 +71,7 @@ impl AppState {
                 config,
                 started: OnceLock::new(),
                 ready: AtomicBool::new(false),
+                route_limits: Default::default(),
             }),
         }
     }
@@ -84,6 +87,11 @@ impl AppState {
     pub fn set_ready(&self, host: Host, agent: AgentState) {
         let _ = self.inner.started.set(Started { host, agent });
         self.inner.ready.store(true, Ordering::Release);
+    }
+
+    /// The manifests' per-route rate limiters.
+    fn route_limits(&self) -> &rate_limit::RouteLimiters {
+        &self.inner.route_limits
     }
 
     pub fn config(&self) -> &Config {

@@ -306,7 +306,11 @@ impl TestHost {
         let addr = listener.local_addr().expect("local addr");
         let router = app(AppState::ready(host.clone(), agent.clone()));
         let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
+            let _ = axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await;
         });
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))

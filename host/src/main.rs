@@ -183,10 +183,10 @@ async fn serve(config_path: PathBuf) -> anyhow::Result<()> {
                 listener,
                 router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
             )
-                .with_graceful_shutdown(async move {
-                    let _ = stop_rx.wait_for(|stop| *stop).await;
-                })
-                .await
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.wait_for(|stop| *stop).await;
+            })
+            .await
         }
     });
     tracing::info!(%bind, "listening; starting up");

@@ -150,7 +150,9 @@ impl FromStr for HostPattern {
             );
         }
         if wildcard && !name.contains('.') {
-            return Err("is a wildcard over a whole top-level domain; name at least two labels after \"*.\"");
+            return Err(
+                "is a wildcard over a whole top-level domain; name at least two labels after \"*.\"",
+            );
         }
         let host = if wildcard {
             HostMatch::Below(format!(".{name}"))

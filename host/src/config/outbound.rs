@@ -85,7 +85,10 @@ impl OutboundConfig {
             ));
         }
         for (name, plugin) in &self.plugins {
-            let lists = [("hosts", plugin.hosts.as_deref().unwrap_or_default()), ("add_hosts", &plugin.add_hosts)];
+            let lists = [
+                ("hosts", plugin.hosts.as_deref().unwrap_or_default()),
+                ("add_hosts", &plugin.add_hosts),
+            ];
             for (list, hosts) in lists {
                 for (i, host) in hosts.iter().enumerate() {
                     if let Err(problem) = host.parse::<HostPattern>() {
@@ -97,9 +100,7 @@ impl OutboundConfig {
                 }
             }
             for (i, host) in plugin.allow_private.iter().enumerate() {
-                let exact = host
-                    .parse::<HostPattern>()
-                    .is_ok_and(|p| p.is_exact(host));
+                let exact = host.parse::<HostPattern>().is_ok_and(|p| p.is_exact(host));
                 if !exact {
                     return Err((
                         format!("outbound.plugins.{name}.allow_private[{i}]"),

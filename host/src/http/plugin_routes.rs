@@ -40,11 +40,12 @@ async fn dispatch(state: &AppState, request: Request) -> Result<Response, ApiErr
         .get::<RequestId>()
         .cloned()
         .unwrap_or_else(RequestId::generate);
-    if let Some(refused) =
-        state
-            .route_limits()
-            .check(plugin.name(), &plugin.manifest.limits, &parts, &format!("/{rest}"))
-    {
+    if let Some(refused) = state.route_limits().check(
+        plugin.name(),
+        &plugin.manifest.limits,
+        &parts,
+        &format!("/{rest}"),
+    ) {
         return Ok(refused);
     }
     let limit = state.config().server.body_limit_bytes;

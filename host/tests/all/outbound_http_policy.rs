@@ -38,10 +38,7 @@ async fn provider() -> SocketAddr {
             "/to-localhost",
             get(move || async move { redirect(&format!("http://localhost:{port}/rates.json")) }),
         )
-        .route(
-            "/hop",
-            get(|| async { redirect("/rates.json") }),
-        )
+        .route("/hop", get(|| async { redirect("/rates.json") }))
         .route("/big", get(|| async { vec![b'x'; 300_000] }))
         .route(
             "/big-stream",
@@ -66,7 +63,12 @@ async fn provider() -> SocketAddr {
 }
 
 fn redirect(to: &str) -> Response {
-    (axum::http::StatusCode::FOUND, [(LOCATION, to.to_owned())], "").into_response()
+    (
+        axum::http::StatusCode::FOUND,
+        [(LOCATION, to.to_owned())],
+        "",
+    )
+        .into_response()
 }
 
 fn client(manifest_hosts: &[String], operator: PluginOutbound) -> OutboundClient {
@@ -115,7 +117,9 @@ async fn an_allowed_host_answers_and_others_are_refused_with_the_reason() {
     let rates = rates_client(port);
 
     let answer = rates
-        .send(get_url(format!("http://127.0.0.1:{port}/rates.json?key=secret")))
+        .send(get_url(format!(
+            "http://127.0.0.1:{port}/rates.json?key=secret"
+        )))
         .await
         .expect("allowed host answers");
     assert_eq!(answer.status, 200);
@@ -130,12 +134,18 @@ async fn an_allowed_host_answers_and_others_are_refused_with_the_reason() {
         .expect_err("not allowed");
     assert!(matches!(error, OutboundError::Denied { .. }), "{error}");
     let message = error.to_string();
-    assert!(message.contains("https://not-listed.invalid:443"), "{message}");
+    assert!(
+        message.contains("https://not-listed.invalid:443"),
+        "{message}"
+    );
     assert!(message.contains("capabilities.outbound_hosts"), "{message}");
 
     // The same host on another port is another destination.
     let error = rates
-        .send(get_url(format!("http://127.0.0.1:{}/rates.json", port.wrapping_add(1).max(1))))
+        .send(get_url(format!(
+            "http://127.0.0.1:{}/rates.json",
+            port.wrapping_add(1).max(1)
+        )))
         .await
         .expect_err("other port");
     assert!(matches!(error, OutboundError::Denied { .. }), "{error}");
@@ -146,7 +156,10 @@ async fn an_allowed_host_answers_and_others_are_refused_with_the_reason() {
         .await
         .expect_err("private address");
     let message = error.to_string();
-    assert!(matches!(error, OutboundError::BlockedAddress { .. }), "{message}");
+    assert!(
+        matches!(error, OutboundError::BlockedAddress { .. }),
+        "{message}"
+    );
     assert!(message.contains("loopback"), "{message}");
     assert!(message.contains("allow_private"), "{message}");
 
@@ -156,7 +169,10 @@ async fn an_allowed_host_answers_and_others_are_refused_with_the_reason() {
         .send(get_url(format!("http://127.0.0.1:{port}/rates.json")))
         .await
         .expect_err("loopback literal");
-    assert!(matches!(error, OutboundError::BlockedAddress { .. }), "{error}");
+    assert!(
+        matches!(error, OutboundError::BlockedAddress { .. }),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -184,7 +200,10 @@ async fn redirects_are_checked_at_every_hop() {
         .await
         .expect_err("redirect onto loopback");
     let message = error.to_string();
-    assert!(matches!(error, OutboundError::BlockedAddress { .. }), "{message}");
+    assert!(
+        matches!(error, OutboundError::BlockedAddress { .. }),
+        "{message}"
+    );
     assert!(message.contains("localhost"), "{message}");
 }
 
@@ -198,7 +217,10 @@ async fn oversized_and_slow_calls_fail_alone() {
     for path in ["/big", "/big-stream"] {
         let error = rates.send(get_url(url(path))).await.expect_err(path);
         let message = error.to_string();
-        assert!(matches!(error, OutboundError::TooLarge { .. }), "{path}: {message}");
+        assert!(
+            matches!(error, OutboundError::TooLarge { .. }),
+            "{path}: {message}"
+        );
         assert!(message.contains("100000 bytes"), "{message}");
     }
 
@@ -217,12 +239,21 @@ async fn oversized_and_slow_calls_fail_alone() {
             (result, started.elapsed())
         })
     };
-    let fine = rates.send(get_url(url("/rates.json"))).await.expect("still served");
+    let fine = rates
+        .send(get_url(url("/rates.json")))
+        .await
+        .expect("still served");
     assert_eq!(fine.status, 200);
     let (result, took) = slow.await.expect("task");
     let error = result.expect_err("timed out");
-    assert!(matches!(error, OutboundError::Timeout { after_ms: 300, .. }), "{error}");
-    assert!(took < Duration::from_secs(2), "stopped at its time-out, took {took:?}");
+    assert!(
+        matches!(error, OutboundError::Timeout { after_ms: 300, .. }),
+        "{error}"
+    );
+    assert!(
+        took < Duration::from_secs(2),
+        "stopped at its time-out, took {took:?}"
+    );
 
     // The host's own limit caps what a plugin asks for.
     let started = Instant::now();
@@ -233,6 +264,103 @@ async fn oversized_and_slow_calls_fail_alone() {
         })
         .await
         .expect_err("capped");
-    assert!(matches!(error, OutboundError::Timeout { after_ms: 3_000, .. }), "{error}");
+    assert!(
+        matches!(
+            error,
+            OutboundError::Timeout {
+                after_ms: 3_000,
+                ..
+            }
+        ),
+        "{error}"
+    );
     assert!(started.elapsed() < Duration::from_secs(4));
+}
+
+/// The rates example plugin through the WIT `outbound-http` import: the
+/// operator points it at the local provider; everything else it is asked
+/// to fetch is refused, and the request that asked gets the reason.
+#[tokio::test]
+async fn the_rates_plugin_reaches_only_what_config_allows() {
+    let Some(db) = crate::support::TestDb::create(crate::support::DbKind::Sqlite).await else {
+        return;
+    };
+    let addr = provider().await;
+    let port = addr.port();
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut config = crate::support::test_config(&db, data.path(), &[("rates", "0.1.0")]);
+    config.plugins[0].settings.insert(
+        "source_url".into(),
+        format!("http://127.0.0.1:{port}/rates.json"),
+    );
+    config.outbound.timeout_ms = 1_000;
+    config.outbound.max_response_bytes = 100_000;
+    config.outbound.plugins.insert(
+        "rates".into(),
+        PluginOutbound {
+            hosts: Some(vec![
+                format!("http://127.0.0.1:{port}"),
+                format!("localhost:{port}"),
+            ]),
+            allow_private: vec!["127.0.0.1".into()],
+            ..Default::default()
+        },
+    );
+    let host = crate::support::TestHost::start(config)
+        .await
+        .expect("host starts");
+
+    let answer = host.get("/p/rates/").await;
+    assert_eq!(answer.status(), 200);
+    let json: serde_json::Value = answer.json().await.expect("json");
+    assert_eq!(json["rates"]["USD"], 1.08, "{json}");
+
+    let fetch = |url: String| {
+        let host = &host;
+        async move {
+            let response = host
+                .client
+                .get(host.url("/p/rates/fetch"))
+                .query(&[("url", url)])
+                .send()
+                .await
+                .expect("answered");
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap_or_default())
+        }
+    };
+    for (url, status, expected) in [
+        (
+            "https://api.frankfurter.app/latest".to_owned(),
+            502,
+            "outbound.plugins.rates.hosts",
+        ),
+        (
+            format!("http://localhost:{port}/rates.json"),
+            502,
+            "loopback",
+        ),
+        (
+            format!("http://127.0.0.1:{port}/away"),
+            502,
+            "elsewhere.invalid",
+        ),
+        (
+            format!("http://127.0.0.1:{port}/big"),
+            502,
+            "larger than the 100000 bytes",
+        ),
+        (
+            format!("http://127.0.0.1:{port}/slow"),
+            504,
+            "did not finish within 1000 ms",
+        ),
+    ] {
+        let (got, body) = fetch(url.clone()).await;
+        assert_eq!(got, status, "{url}: {body}");
+        assert!(body.contains(expected), "{url}: {body}");
+    }
+    // The plugin keeps serving after its calls failed.
+    assert_eq!(host.get("/p/rates/").await.status(), 200);
+    host.stop().await;
 }

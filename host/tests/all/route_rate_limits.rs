@@ -27,7 +27,13 @@ fn user(id: i64) -> Arc<Caller> {
 
 /// Drives the router in-process as `caller` (the extension the sign-in
 /// middleware would set): status and `Retry-After`.
-async fn call(router: &axum::Router, caller: &Arc<Caller>, method: &str, path: &str, body: &str) -> (u16, Option<u64>, String) {
+async fn call(
+    router: &axum::Router,
+    caller: &Arc<Caller>,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (u16, Option<u64>, String) {
     let mut request = Request::builder()
         .method(method)
         .uri(path)
@@ -46,7 +52,11 @@ async fn call(router: &axum::Router, caller: &Arc<Caller>, method: &str, path: &
     let body = axum::body::to_bytes(response.into_body(), 1 << 20)
         .await
         .expect("body");
-    (status, retry_after, String::from_utf8_lossy(&body).into_owned())
+    (
+        status,
+        retry_after,
+        String::from_utf8_lossy(&body).into_owned(),
+    )
 }
 
 #[tokio::test]
@@ -61,7 +71,8 @@ async fn the_eleventh_write_in_a_minute_gets_429_and_other_users_are_unaffected(
 
         for i in 0..10 {
             let body = format!(r#"{{"sku": "A-{i}", "name": "item {i}"}}"#);
-            let (status, _, text) = call(&router, &alice, "POST", "/p/goods/api/items", &body).await;
+            let (status, _, text) =
+                call(&router, &alice, "POST", "/p/goods/api/items", &body).await;
             assert_eq!(status, 201, "{kind}: write {i}: {text}");
         }
         let (status, retry_after, text) = call(
@@ -74,11 +85,18 @@ async fn the_eleventh_write_in_a_minute_gets_429_and_other_users_are_unaffected(
         .await;
         assert_eq!(status, 429, "{kind}: {text}");
         let retry_after = retry_after.expect("Retry-After");
-        assert!((1..=60).contains(&retry_after), "{kind}: Retry-After {retry_after}");
-        assert!(text.contains("10/min") && text.contains("rate_limited"), "{kind}: {text}");
+        assert!(
+            (1..=60).contains(&retry_after),
+            "{kind}: Retry-After {retry_after}"
+        );
+        assert!(
+            text.contains("10/min") && text.contains("rate_limited"),
+            "{kind}: {text}"
+        );
 
         // The refused write never reached the plugin.
-        let (status, _, listed) = call(&router, &alice, "GET", "/p/goods/api/items?q=A-10", "").await;
+        let (status, _, listed) =
+            call(&router, &alice, "GET", "/p/goods/api/items?q=A-10", "").await;
         assert_eq!(status, 200, "{kind}: reads are not limited");
         assert!(!listed.contains("one too many"), "{kind}: {listed}");
 

@@ -16,6 +16,7 @@
 //! keys.
 
 pub mod policy;
+mod wit;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, OnceLock};
@@ -70,7 +71,9 @@ pub enum OutboundError {
     },
     #[error("the call to {host} did not finish within {after_ms} ms")]
     Timeout { host: String, after_ms: u64 },
-    #[error("the response from {host} is larger than the {limit} bytes allowed (outbound.max_response_bytes)")]
+    #[error(
+        "the response from {host} is larger than the {limit} bytes allowed (outbound.max_response_bytes)"
+    )]
     TooLarge { host: String, limit: u64 },
     #[error("{0}")]
     Failed(String),
@@ -99,16 +102,16 @@ impl Resolve for CheckedResolver {
         let policy = self.policy.clone();
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             for addr in &found {
                 if let Err(class) = policy.check_address(&host, addr.ip()) {
                     return Err(Box::new(Blocked {
                         host: host.clone(),
                         address: addr.ip(),
                         class,
-                    }) as Box<dyn std::error::Error + Send + Sync>);
+                    })
+                        as Box<dyn std::error::Error + Send + Sync>);
                 }
             }
             Ok(Box::new(found.into_iter()) as Addrs)
@@ -250,9 +253,8 @@ impl OutboundClient {
         request: OutboundRequest,
     ) -> Result<(reqwest::Url, OutboundResponse), OutboundError> {
         let http = self.http()?;
-        let mut method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| {
-            OutboundError::Failed(format!("{method:?} is not a valid HTTP method"))
-        })?;
+        let mut method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|_| OutboundError::Failed(format!("{method:?} is not a valid HTTP method")))?;
         let mut headers = HeaderMap::new();
         for (name, value) in &request.headers {
             if HOST_OWNED.iter().any(|h| h.eq_ignore_ascii_case(name)) {
@@ -274,7 +276,9 @@ impl OutboundClient {
             .map_err(|_| OutboundError::Failed("the host is shutting down".into()))?;
         for hop in 0..=self.config.max_redirects {
             self.check(&url)?;
-            let mut builder = http.request(method.clone(), url.clone()).headers(headers.clone());
+            let mut builder = http
+                .request(method.clone(), url.clone())
+                .headers(headers.clone());
             if let Some(bytes) = &body
                 && !bytes.is_empty()
             {
@@ -301,15 +305,16 @@ impl OutboundClient {
             // As browsers do: 303, and 301/302 after a POST, become a GET
             // without a body; 307 and 308 repeat the request as it was.
             if status == reqwest::StatusCode::SEE_OTHER
-                || (method == reqwest::Method::POST
-                    && matches!(status.as_u16(), 301 | 302))
+                || (method == reqwest::Method::POST && matches!(status.as_u16(), 301 | 302))
             {
                 method = reqwest::Method::GET;
                 body = None;
                 headers.remove(reqwest::header::CONTENT_TYPE);
             }
             // Credentials meant for one host are not handed to the next.
-            if next.host_str() != url.host_str() || next.port_or_known_default() != url.port_or_known_default() {
+            if next.host_str() != url.host_str()
+                || next.port_or_known_default() != url.port_or_known_default()
+            {
                 headers.remove(reqwest::header::AUTHORIZATION);
                 headers.remove(reqwest::header::COOKIE);
             }

@@ -208,12 +208,14 @@ impl OutboundPolicy {
         let exempt = self.allow_private.iter().any(|h| *h == host);
         let own = self.own.iter().any(|own| *own == ip)
             || ip.to_canonical() != ip && self.own.contains(&ip.to_canonical());
-        if own && !exempt {
-            return Err(AddressClass::OwnAddress);
+        if exempt {
+            return Ok(());
         }
+        // The range's name first: "loopback" says more than "own address".
         match classify(ip) {
-            Some(class) if !exempt => Err(class),
-            _ => Ok(()),
+            Some(class) => Err(class),
+            None if own => Err(AddressClass::OwnAddress),
+            None => Ok(()),
         }
     }
 
@@ -262,7 +264,13 @@ mod tests {
         ] {
             assert_eq!(classify(ip(text)), Some(class), "{text}");
         }
-        for public in ["93.184.216.34", "8.8.8.8", "100.128.0.1", "2606:4700::1111", "172.32.0.1"] {
+        for public in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "100.128.0.1",
+            "2606:4700::1111",
+            "172.32.0.1",
+        ] {
             assert_eq!(classify(ip(public)), None, "{public}");
         }
     }
@@ -277,13 +285,25 @@ mod tests {
     fn the_allow_list_comes_from_the_manifest_and_the_operator() {
         let manifest = vec!["api.example.com".to_owned(), "*.cdn.example.com".to_owned()];
         let policy = OutboundPolicy::new("rates", &manifest, &OutboundConfig::default(), vec![]);
-        assert!(policy.check_destination(Scheme::Https, "api.example.com", 443).is_ok());
-        assert!(policy.check_destination(Scheme::Https, "x.cdn.example.com", 443).is_ok());
+        assert!(
+            policy
+                .check_destination(Scheme::Https, "api.example.com", 443)
+                .is_ok()
+        );
+        assert!(
+            policy
+                .check_destination(Scheme::Https, "x.cdn.example.com", 443)
+                .is_ok()
+        );
         let denied = policy
             .check_destination(Scheme::Https, "evil.example.net", 443)
             .expect_err("not listed");
         assert_eq!(denied.host, "https://evil.example.net:443");
-        assert!(denied.setting.contains("capabilities.outbound_hosts"), "{}", denied.setting);
+        assert!(
+            denied.setting.contains("capabilities.outbound_hosts"),
+            "{}",
+            denied.setting
+        );
 
         let narrowed = OutboundPolicy::new(
             "rates",
@@ -295,13 +315,29 @@ mod tests {
             }),
             vec![],
         );
-        assert!(narrowed.check_destination(Scheme::Https, "x.cdn.example.com", 443).is_err());
-        assert!(narrowed.check_destination(Scheme::Http, "api.example.com", 80).is_err());
-        assert!(narrowed.check_destination(Scheme::Http, "127.0.0.1", 9000).is_ok());
+        assert!(
+            narrowed
+                .check_destination(Scheme::Https, "x.cdn.example.com", 443)
+                .is_err()
+        );
+        assert!(
+            narrowed
+                .check_destination(Scheme::Http, "api.example.com", 80)
+                .is_err()
+        );
+        assert!(
+            narrowed
+                .check_destination(Scheme::Http, "127.0.0.1", 9000)
+                .is_ok()
+        );
         let denied = narrowed
             .check_destination(Scheme::Http, "other.example.com", 80)
             .expect_err("replaced list");
-        assert!(denied.setting.contains("outbound.plugins.rates.hosts"), "{}", denied.setting);
+        assert!(
+            denied.setting.contains("outbound.plugins.rates.hosts"),
+            "{}",
+            denied.setting
+        );
     }
 
     #[test]
@@ -314,7 +350,7 @@ mod tests {
                 allow_private: vec!["stub.test".into()],
                 ..Default::default()
             }),
-            vec![ip("203.0.113.7")],
+            vec![ip("198.51.100.7"), ip("93.184.216.99")],
         );
         assert_eq!(
             policy.check_address("localhost", ip("127.0.0.1")),
@@ -322,9 +358,13 @@ mod tests {
         );
         assert!(policy.check_address("stub.test", ip("127.0.0.1")).is_ok());
         assert!(policy.check_address("STUB.test.", ip("10.0.0.1")).is_ok());
-        assert!(policy.check_address("localhost", ip("93.184.216.34")).is_ok());
+        assert!(
+            policy
+                .check_address("localhost", ip("93.184.216.34"))
+                .is_ok()
+        );
         assert_eq!(
-            policy.check_address("localhost", ip("203.0.113.7")),
+            policy.check_address("localhost", ip("93.184.216.99")),
             Err(AddressClass::OwnAddress)
         );
     }

@@ -205,8 +205,8 @@ impl OutboundPolicy {
     /// address it is.
     pub fn check_address(&self, host: &str, ip: IpAddr) -> Result<(), AddressClass> {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
-        let exempt = self.allow_private.iter().any(|h| *h == host);
-        let own = self.own.iter().any(|own| *own == ip)
+        let exempt = self.allow_private.contains(&host);
+        let own = self.own.contains(&ip)
             || ip.to_canonical() != ip && self.own.contains(&ip.to_canonical());
         if exempt {
             return Ok(());

@@ -5,7 +5,7 @@
 //!
 //! ```json
 //! "outbound": {
-//!   "timeout_ms": 10000, "max_response_bytes": 4194304,
+//!   "timeout_ms": 5000, "max_response_bytes": 4194304,
 //!   "max_in_flight": 8, "max_redirects": 5,
 //!   "plugins": {
 //!     "rates": {
@@ -57,7 +57,7 @@ pub struct PluginOutbound {
 impl Default for OutboundConfig {
     fn default() -> Self {
         Self {
-            timeout_ms: 10_000,
+            timeout_ms: 5_000,
             max_response_bytes: 4 * 1024 * 1024,
             max_in_flight: 8,
             max_redirects: 5,
@@ -112,5 +112,50 @@ impl OutboundConfig {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(plugin: PluginOutbound) -> OutboundConfig {
+        let mut config = OutboundConfig::default();
+        config.plugins.insert("rates".into(), plugin);
+        config
+    }
+
+    #[test]
+    fn bad_values_are_named_by_key() {
+        let zero = OutboundConfig {
+            max_in_flight: 0,
+            ..OutboundConfig::default()
+        };
+        assert_eq!(zero.check().expect_err("zero").0, "outbound.max_in_flight");
+        let bad_host = with(PluginOutbound {
+            add_hosts: vec!["ok.example.com".into(), "https://x/y".into()],
+            ..Default::default()
+        });
+        let (key, reason) = bad_host.check().expect_err("path");
+        assert_eq!(key, "outbound.plugins.rates.add_hosts[1]");
+        assert!(reason.contains("without a path"), "{reason}");
+        for wide in ["*.example.com", "127.0.0.1:8080", "http://stub.test"] {
+            let (key, _) = with(PluginOutbound {
+                allow_private: vec![wide.into()],
+                ..Default::default()
+            })
+            .check()
+            .expect_err(wide);
+            assert_eq!(key, "outbound.plugins.rates.allow_private[0]", "{wide}");
+        }
+        assert!(
+            with(PluginOutbound {
+                hosts: Some(vec!["http://127.0.0.1:9000".into()]),
+                allow_private: vec!["127.0.0.1".into()],
+                ..Default::default()
+            })
+            .check()
+            .is_ok()
+        );
     }
 }

@@ -364,3 +364,62 @@ async fn the_rates_plugin_reaches_only_what_config_allows() {
     assert_eq!(host.get("/p/rates/").await.status(), 200);
     host.stop().await;
 }
+
+/// With one call in flight allowed, a second call waits for the slot and
+/// runs out of its own time while the first is still out.
+#[tokio::test]
+async fn calls_past_the_in_flight_limit_wait_for_a_slot() {
+    let addr = provider().await;
+    let port = addr.port();
+    let mut config = OutboundConfig {
+        max_in_flight: 1,
+        ..OutboundConfig::default()
+    };
+    config.plugins.insert(
+        "rates".into(),
+        PluginOutbound {
+            hosts: Some(vec![format!("http://127.0.0.1:{port}")]),
+            allow_private: vec!["127.0.0.1".into()],
+            ..Default::default()
+        },
+    );
+    let rates = std::sync::Arc::new(OutboundClient::new(
+        "rates",
+        &[],
+        &OutboundSettings {
+            config,
+            own: vec![],
+        },
+    ));
+    let slow = {
+        let rates = rates.clone();
+        tokio::spawn(async move {
+            rates
+                .send(OutboundRequest {
+                    timeout_ms: Some(1_500),
+                    ..get_url(format!("http://127.0.0.1:{port}/slow"))
+                })
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let waiting = rates
+        .send(OutboundRequest {
+            timeout_ms: Some(400),
+            ..get_url(format!("http://127.0.0.1:{port}/rates.json"))
+        })
+        .await;
+    assert!(
+        matches!(waiting, Err(OutboundError::Timeout { .. })),
+        "a fast call behind the only slot waits: {waiting:?}"
+    );
+    assert!(matches!(
+        slow.await.expect("task"),
+        Err(OutboundError::Timeout { .. })
+    ));
+    let after = rates
+        .send(get_url(format!("http://127.0.0.1:{port}/rates.json")))
+        .await
+        .expect("the slot is free again");
+    assert_eq!(after.status, 200);
+}

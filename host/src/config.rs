@@ -54,10 +54,12 @@
 //! must verify the vendor's signatures.
 
 mod agent_limits;
+mod outbound;
 mod sign_in;
 mod task_history;
 
 pub use agent_limits::AgentLimits;
+pub use outbound::{OutboundConfig, PluginOutbound};
 pub use sign_in::SignInLimits;
 pub use task_history::{TaskHistory, resolve_host_id};
 
@@ -134,6 +136,8 @@ pub struct Config {
     pub vendor: VendorConfig,
     pub runtime: RuntimeConfig,
     pub tasks: TaskHistory,
+    /// Plugins' outbound HTTP (`config/outbound.rs`).
+    pub outbound: OutboundConfig,
     pub plugins: Vec<PluginEntry>,
 }
 
@@ -149,6 +153,7 @@ impl Default for Config {
             vendor: VendorConfig::default(),
             runtime: RuntimeConfig::default(),
             tasks: TaskHistory::default(),
+            outbound: OutboundConfig::default(),
             plugins: Vec::new(),
         }
     }
@@ -706,6 +711,9 @@ impl Config {
         if let Err((key, reason)) = self.tasks.check() {
             return Err(Problem::invalid(key, reason));
         }
+        self.outbound
+            .check()
+            .map_err(|(key, reason)| Problem::invalid(&key, reason))?;
         validate_plugins(&self.plugins)?;
         if let Some((key, reason)) = self.admin.sign_in.problem() {
             return Err(Problem::invalid(&format!("admin.sign_in.{key}"), reason));

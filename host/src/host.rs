@@ -17,6 +17,7 @@ use crate::db::Db;
 use crate::events::EventBus;
 use crate::paths::DataDir;
 use crate::registry::PluginRegistry;
+use crate::runtime::outbound::OutboundSettings;
 use crate::runtime::{HostServices, Runtime};
 
 /// Everything the running host is made of. Cheap to clone.
@@ -55,6 +56,10 @@ impl Host {
         HostServices {
             db: self.db.clone(),
             events: self.events.clone(),
+            outbound: Arc::new(OutboundSettings {
+                config: self.config.outbound.clone(),
+                own: vec![self.config.server.bind.ip()],
+            }),
         }
     }
 }

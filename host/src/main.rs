@@ -196,6 +196,7 @@ async fn serve(config_path: PathBuf) -> anyhow::Result<()> {
         let router = app(state.clone());
         let mut stop_rx = stop_rx.clone();
         async move {
+            // The peer address feeds per-ip rate limits of plugin routes.
             axum::serve(
                 listener,
                 router.into_make_service_with_connect_info::<std::net::SocketAddr>(),

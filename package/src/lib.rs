@@ -27,6 +27,9 @@
 //!   `cancel`, `error`) and the paths both sides agree on.
 //! * [`vendor_endpoint`]: the `ws://`/`wss://` endpoint a host's agent
 //!   connects to, parsed once for the config check and the agent.
+//! * [`outbound`]: the host patterns of `capabilities.outbound_hosts` and
+//!   of the operator's per-plugin override, parsed and matched by one rule.
+//! * [`limits`]: per-route rate limits (`[[limits]]`) and their validation.
 //! * [`db_url`]: database URLs with their password hidden, for the host's
 //!   and the vendor server's logs and messages.
 //!
@@ -37,7 +40,9 @@
 pub mod archive;
 pub mod db_url;
 pub mod deployment;
+pub mod limits;
 pub mod manifest;
+pub mod outbound;
 pub mod protocol;
 pub mod task_policy;
 pub mod vendor_endpoint;

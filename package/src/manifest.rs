@@ -17,6 +17,9 @@ use crate::task_policy::{self, Concurrency, Missed};
 use semver::{Version, VersionReq};
 use serde::{Deserialize, Serialize};
 
+use crate::limits::{RouteLimit, validate_limits};
+use crate::outbound::HostPattern;
+
 /// Table prefixes a plugin may never have: they would reach the database's
 /// own catalog or the host's tables.
 pub const RESERVED_TABLE_PREFIXES: &[&str] = &["sqlite_", "pg_", "plinth_"];
@@ -73,6 +76,9 @@ pub struct Manifest {
     pub tasks: Vec<Task>,
     #[serde(default)]
     pub events: Events,
+    /// Per-route rate limits (`[[limits]]`, see [`crate::limits`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub limits: Vec<RouteLimit>,
 }
 
 /// What the plugin may reach outside its own code.
@@ -81,7 +87,8 @@ pub struct Capabilities {
     /// Every table the plugin uses starts with this prefix. Defaults to the
     /// name with `-` replaced by `_`, plus a trailing `_`.
     pub table_prefix: String,
-    /// Host names (optionally with `:port`) the plugin may call.
+    /// Hosts the plugin may call, as [`crate::outbound::HostPattern`]s
+    /// (`[scheme://]host[:port]`, `*.example.com`).
     #[serde(default)]
     pub outbound_hosts: Vec<String>,
 }
@@ -213,6 +220,8 @@ struct RawManifest {
     tasks: Vec<Task>,
     #[serde(default)]
     events: Events,
+    #[serde(default)]
+    limits: Vec<RouteLimit>,
 }
 
 #[derive(Deserialize, Default)]
@@ -424,44 +433,6 @@ fn is_menu_id(value: &str) -> bool {
 }
 
 /// A host name with an optional `:port`; no scheme, path or wildcard.
-fn host_problem(value: &str) -> Option<&'static str> {
-    if value.contains("://") {
-        return Some(
-            "must be a bare host name without a scheme (write \"api.example.com\", not \"https://api.example.com\")",
-        );
-    }
-    if value.contains('/') {
-        return Some("must be a bare host name without a path");
-    }
-    let (host, port) = match value.rsplit_once(':') {
-        Some((h, p)) => (h, Some(p)),
-        None => (value, None),
-    };
-    if let Some(port) = port
-        && !matches!(port.parse::<u16>(), Ok(p) if p > 0)
-    {
-        return Some("has an invalid port (expected 1-65535)");
-    }
-    if host.is_empty() || host.len() > 253 {
-        return Some("must be a host name of 1 to 253 characters");
-    }
-    let labels_ok = host.split('.').all(|label| {
-        !label.is_empty()
-            && label.len() <= 63
-            && !label.starts_with('-')
-            && !label.ends_with('-')
-            && label
-                .bytes()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
-    });
-    if !labels_ok {
-        return Some(
-            "must be a lowercase host name made of letters, digits, '-' and '.' (e.g. \"api.example.com\")",
-        );
-    }
-    None
-}
-
 fn validate(raw: RawManifest) -> Result<Manifest, ManifestError> {
     check_name("name", &raw.name)?;
     let name = raw.name;
@@ -524,6 +495,7 @@ fn validate(raw: RawManifest) -> Result<Manifest, ManifestError> {
     validate_permissions(&raw.permissions)?;
     validate_menus(&raw.menus, &raw.permissions)?;
     validate_tasks(&raw.tasks)?;
+    validate_limits(&raw.limits)?;
     for (i, topic) in raw.events.subscribe.iter().enumerate() {
         if !is_dotted(topic) {
             return Err(ManifestError::invalid(
@@ -565,6 +537,7 @@ fn validate(raw: RawManifest) -> Result<Manifest, ManifestError> {
         permissions: raw.permissions,
         tasks: raw.tasks,
         events: raw.events,
+        limits: raw.limits,
     })
 }
 
@@ -609,7 +582,7 @@ fn validate_capabilities(name: &str, raw: RawCapabilities) -> Result<Capabilitie
         ));
     }
     for (i, host) in raw.outbound_hosts.iter().enumerate() {
-        if let Some(problem) = host_problem(host) {
+        if let Err(problem) = host.parse::<HostPattern>() {
             return Err(ManifestError::invalid(
                 format!("capabilities.outbound_hosts[{i}]"),
                 format!("{host:?} {problem}"),
@@ -1080,7 +1053,7 @@ subscribe = ["goods.stock-low"]
                 "too long",
             ),
             (
-                &with("[capabilities]\noutbound_hosts = [\"https://api.example.com\"]\n"),
+                &with("[capabilities]\noutbound_hosts = [\"ftp://api.example.com\"]\n"),
                 "capabilities.outbound_hosts[0]",
                 "scheme",
             ),

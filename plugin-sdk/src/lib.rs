@@ -110,6 +110,7 @@ pub mod db;
 mod error;
 pub mod events;
 pub mod html;
+pub mod http;
 pub mod info;
 pub mod kv;
 pub mod log;

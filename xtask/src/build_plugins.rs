@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! target/plugins/
-//!   hello.wasm goods.wasm goods-1.1.0.wasm probe.wasm http-hello.wasm legacy-hello.wasm ticker.wasm
+//!   hello.wasm goods.wasm goods-1.1.0.wasm probe.wasm http-hello.wasm legacy-hello.wasm ticker.wasm rates.wasm
 //!   hello-0.1.0/        plugin.toml plugin.wasm
 //!   goods-1.0.0/        plugin.toml plugin.wasm sql/<dialect>/0001_*.sql
 //!   goods-1.1.0/        ... sql/<dialect>/0001_*.sql 0002_add_category.sql 0003_stock_summaries.sql
@@ -38,6 +38,7 @@ pub const PLUGINS: &[&str] = &[
     "http-hello",
     "legacy-hello",
     "ticker",
+    "rates",
 ];
 
 /// The dialect directories every plugin's `sql/` may hold.

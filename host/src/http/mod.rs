@@ -26,6 +26,7 @@ pub mod authn;
 pub mod error;
 mod health;
 mod plugin_routes;
+mod rate_limit;
 pub mod request_id;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -62,6 +63,7 @@ struct AppInner {
     scheduler: OnceLock<Scheduler>,
     callers: CallerCache,
     sign_in_limit: SignInLimiter,
+    route_limits: rate_limit::RouteLimiters,
 }
 
 /// Sign-in attempts per client address (`admin.sign_in.per_ip_per_minute`).
@@ -87,6 +89,7 @@ impl AppState {
                         .unwrap_or(std::num::NonZeroU32::MIN),
                 )),
                 config,
+                route_limits: Default::default(),
             }),
         }
     }
@@ -114,6 +117,11 @@ impl AppState {
         self.inner.scheduler.get().ok_or_else(|| {
             ApiError::unavailable("the task scheduler is not running yet; retry shortly")
         })
+    }
+
+    /// The manifests' per-route rate limiters.
+    fn route_limits(&self) -> &rate_limit::RouteLimiters {
+        &self.inner.route_limits
     }
 
     pub fn config(&self) -> &Config {

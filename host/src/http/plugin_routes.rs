@@ -40,6 +40,14 @@ async fn dispatch(state: &AppState, request: Request) -> Result<Response, ApiErr
         .get::<RequestId>()
         .cloned()
         .unwrap_or_else(RequestId::generate);
+    if let Some(refused) = state.route_limits().check(
+        plugin.name(),
+        &plugin.manifest.limits,
+        &parts,
+        &format!("/{rest}"),
+    ) {
+        return Ok(refused);
+    }
     let limit = state.config().server.body_limit_bytes;
     // Most requests (every GET) have no body: skip collecting one.
     let body = if body.is_end_stream() {

@@ -287,6 +287,7 @@ pub fn identity(manifest: &Manifest, settings: BTreeMap<String, String>) -> Plug
         table_prefix: manifest.capabilities.table_prefix.clone(),
         mount_path: format!("/p/{}", manifest.route_prefix),
         settings,
+        outbound_hosts: manifest.capabilities.outbound_hosts.clone(),
     }
 }
 

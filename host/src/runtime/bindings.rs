@@ -14,6 +14,7 @@ use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use super::outbound::OutboundClient;
 use super::stdio::PluginLogStream;
 use super::{HostServices, PluginIdentity};
 use crate::db::plugin_sql::{self, Entered, PluginSqlCall, SqlValue};
@@ -39,6 +40,8 @@ pub struct PluginState {
     pub(super) limits: StoreLimits,
     pub(super) identity: Arc<PluginIdentity>,
     services: HostServices,
+    /// The `outbound-http` import's client (`outbound/wit.rs`).
+    pub(super) outbound: Arc<OutboundClient>,
     pub(super) call: CallState,
 }
 
@@ -67,7 +70,12 @@ pub struct CallState {
 }
 
 impl PluginState {
-    pub fn new(identity: Arc<PluginIdentity>, services: HostServices, limits: StoreLimits) -> Self {
+    pub fn new(
+        identity: Arc<PluginIdentity>,
+        services: HostServices,
+        outbound: Arc<OutboundClient>,
+        limits: StoreLimits,
+    ) -> Self {
         // Nothing is granted: no preopened directories, no environment, no
         // arguments, network addresses denied (the default). Stdout and stderr
         // go to the host log so a guest panic message is not lost.
@@ -81,6 +89,7 @@ impl PluginState {
             limits,
             identity,
             services,
+            outbound,
             call: CallState::default(),
         }
     }

@@ -20,6 +20,7 @@ use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
 
 use super::bindings::{Plugin, PluginPre, PluginState, WitRequest, WitResponse};
 use super::legacy_v0_1::{self, PluginPreV0_1, PluginV0_1};
+use super::outbound::OutboundClient;
 use super::{CallError, HostServices, PluginIdentity, RuntimeSettings, ticks_for};
 
 /// A component linked against one version of the host API: the current one
@@ -131,6 +132,8 @@ pub struct PlinthComponent {
     identity: Arc<PluginIdentity>,
     pre: PlinthPre,
     services: HostServices,
+    /// Shared by the warm instances, so the in-flight limit is per plugin.
+    outbound: Arc<OutboundClient>,
     memory_limit_bytes: usize,
     call_timeout: Duration,
     task_timeout: Duration,
@@ -150,10 +153,16 @@ impl PlinthComponent {
         settings: &RuntimeSettings,
     ) -> Self {
         let max = settings.max_warm_instances.max(1);
+        let outbound = Arc::new(OutboundClient::new(
+            &identity.name,
+            &identity.outbound_hosts,
+            &services.outbound,
+        ));
         Self {
             identity,
             pre,
             services,
+            outbound,
             memory_limit_bytes: settings.memory_limit_bytes,
             call_timeout: settings.call_timeout,
             task_timeout: settings.task_timeout,
@@ -429,7 +438,12 @@ impl PlinthComponent {
             .memory_size(self.memory_limit_bytes)
             .trap_on_grow_failure(true)
             .build();
-        let state = PluginState::new(self.identity.clone(), self.services.clone(), limits);
+        let state = PluginState::new(
+            self.identity.clone(),
+            self.services.clone(),
+            self.outbound.clone(),
+            limits,
+        );
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|state| &mut state.limits);
         store.epoch_deadline_callback(|mut ctx| {

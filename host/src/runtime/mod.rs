@@ -23,6 +23,7 @@ mod bindings;
 mod cache;
 mod instance;
 mod legacy_v0_1;
+pub mod outbound;
 mod stdio;
 mod wasi_http;
 
@@ -82,6 +83,8 @@ pub struct PluginIdentity {
     /// e.g. `/p/goods`
     pub mount_path: String,
     pub settings: BTreeMap<String, String>,
+    /// The manifest's `capabilities.outbound_hosts`.
+    pub outbound_hosts: Vec<String>,
 }
 
 /// What host imports need from the rest of the host.
@@ -89,6 +92,8 @@ pub struct PluginIdentity {
 pub struct HostServices {
     pub db: Db,
     pub events: EventBus,
+    /// The operator's outbound HTTP settings (`outbound` in config.json).
+    pub outbound: Arc<outbound::OutboundSettings>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -264,10 +269,16 @@ impl Runtime {
                         plugin: identity.name.clone(),
                         message: format!("{e:#}. Does it export wasi:http/incoming-handler@0.2?"),
                     })?;
+                let outbound = Arc::new(outbound::OutboundClient::new(
+                    &identity.name,
+                    &identity.outbound_hosts,
+                    &services.outbound,
+                ));
                 Ok(LoadedComponent::WasiHttp(Arc::new(HttpComponent::new(
                     identity,
                     pre,
                     &self.settings,
+                    outbound,
                 ))))
             }
         }

@@ -3,8 +3,10 @@
 //!
 //! Each request gets a fresh instance, as the `wasi:http/proxy` world
 //! expects. The same memory and CPU limits apply as for plinth plugins, and
-//! outbound HTTP is refused: such a component gets no capability the plinth
-//! world does not grant.
+//! outbound HTTP (`wasi:http/outgoing-handler`) goes through the plugin's
+//! [`OutboundClient`]: the same allow-list, address guard and limits as the
+//! plinth world's outbound HTTP, so such a component gets no capability the
+//! plinth world does not grant.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,34 +23,86 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use super::instance::classify;
+use super::outbound::{OutboundClient, OutboundError, OutboundRequest};
 use super::stdio::PluginLogStream;
 use super::{CallError, PluginIdentity, RuntimeError, RuntimeSettings, ticks_for};
 
-/// Refuses every outgoing request a component makes.
-struct DenyOutbound;
+/// Sends a component's outgoing requests through its plugin's outbound
+/// client; a refusal reaches the guest as the closest `wasi:http` error
+/// code, and the host's log has the full reason.
+struct PolicyOutbound {
+    client: Arc<OutboundClient>,
+}
 
-impl WasiHttpHooks for DenyOutbound {
+type SendResult = wasmtime_wasi_http::Result<(
+    http::Response<wasmtime_wasi_http::WasiBody>,
+    Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+)>;
+
+impl WasiHttpHooks for PolicyOutbound {
     fn send_request(
         &mut self,
-        _request: http::Request<wasmtime_wasi_http::WasiBody>,
-        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        request: http::Request<wasmtime_wasi_http::WasiBody>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-    ) -> Box<
-        dyn Future<
-                Output = wasmtime_wasi_http::Result<(
-                    http::Response<wasmtime_wasi_http::WasiBody>,
-                    Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-                )>,
-            > + Send,
-    > {
-        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+    ) -> Box<dyn Future<Output = SendResult> + Send> {
+        let client = self.client.clone();
+        Box::new(async move {
+            use wasmtime_wasi_http::Error as E;
+            let (parts, body) = request.into_parts();
+            // The request body is held in memory: cap it like a response.
+            let cap = client.max_body_bytes();
+            let body = http_body_util::Limited::new(body, cap as usize)
+                .collect()
+                .await
+                .map_err(|_| E::HttpRequestBodySize(Some(cap)))?
+                .to_bytes();
+            let timeout_ms = options
+                .and_then(|o| o.first_byte_timeout.or(o.connect_timeout))
+                .map(|d| d.as_millis() as u64);
+            let outbound = OutboundRequest {
+                method: parts.method.to_string(),
+                url: parts.uri.to_string(),
+                headers: parts
+                    .headers
+                    .iter()
+                    .map(|(n, v)| {
+                        (
+                            n.as_str().to_owned(),
+                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                        )
+                    })
+                    .collect(),
+                body: body.to_vec(),
+                timeout_ms,
+            };
+            let answer = client.send(outbound).await.map_err(|error| match error {
+                OutboundError::Denied { .. } => E::HttpRequestDenied,
+                OutboundError::BlockedAddress { .. } => E::DestinationIpProhibited,
+                OutboundError::Timeout { .. } => E::ConnectionTimeout,
+                OutboundError::TooLarge { limit, .. } => E::HttpResponseBodySize(Some(limit)),
+                OutboundError::Failed(message) => E::InternalError(Some(message)),
+            })?;
+            let mut response = http::Response::builder().status(answer.status);
+            for (name, value) in &answer.headers {
+                response = response.header(name, value);
+            }
+            let body = Full::new(Bytes::from(answer.body))
+                .map_err(|never: std::convert::Infallible| -> E { match never {} })
+                .boxed_unsync();
+            let response = response
+                .body(body)
+                .map_err(|e| E::InternalError(Some(e.to_string())))?;
+            let done: Box<dyn Future<Output = Result<(), E>> + Send> = Box::new(async { Ok(()) });
+            Ok((response, done))
+        })
     }
 }
 
 pub struct HttpState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
-    hooks: DenyOutbound,
+    hooks: PolicyOutbound,
     table: ResourceTable,
     limits: StoreLimits,
     ticks: u64,
@@ -89,6 +143,7 @@ pub struct HttpComponent {
     memory_limit_bytes: usize,
     call_timeout: Duration,
     permits: Arc<Semaphore>,
+    outbound: Arc<OutboundClient>,
 }
 
 impl HttpComponent {
@@ -96,6 +151,7 @@ impl HttpComponent {
         identity: Arc<PluginIdentity>,
         pre: ProxyPre<HttpState>,
         settings: &RuntimeSettings,
+        outbound: Arc<OutboundClient>,
     ) -> Self {
         Self {
             identity,
@@ -103,6 +159,7 @@ impl HttpComponent {
             memory_limit_bytes: settings.memory_limit_bytes,
             call_timeout: settings.call_timeout,
             permits: Arc::new(Semaphore::new(settings.max_warm_instances.max(1) * 4)),
+            outbound,
         }
     }
 
@@ -138,7 +195,9 @@ impl HttpComponent {
                 .stderr(PluginLogStream::new(plugin.clone(), "stderr"))
                 .build(),
             http: WasiHttpCtx::new(),
-            hooks: DenyOutbound,
+            hooks: PolicyOutbound {
+                client: self.outbound.clone(),
+            },
             table: ResourceTable::new(),
             limits,
             ticks: 0,

@@ -11,7 +11,9 @@
 //!   plugin, the ceiling that `cargo xtask bench` compares plugins with;
 //! - `/api/admin/…`: plugin operations for operators (a caller resolved by
 //!   [`authn`]), see
-//!   [`admin`]; `GET /api/openapi.json` describes the API;
+//!   [`admin`]; `GET /api/admin/operations/stream` streams journal steps
+//!   and agent changes as server-sent events ([`live`]);
+//!   `GET /api/openapi.json` describes the API;
 //! - everything else: static files from `public/` (the admin web shell).
 //!
 //! This layer adapts requests to the runtime and back; it holds no plugin
@@ -22,6 +24,7 @@ mod api;
 mod authn;
 pub mod error;
 mod health;
+mod live;
 mod plugin_routes;
 pub mod request_id;
 
@@ -133,6 +136,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/journal", get(admin::journal))
         .route("/agent", get(admin::agent))
+        .route("/operations/stream", get(live::stream))
         .route(
             "/agent/reconnect",
             axum::routing::post(admin::agent_reconnect),

@@ -1,10 +1,12 @@
 //! Integration tests of the host, one module per capability. They form one
 //! test binary so wasmtime is linked once.
 
+mod browser;
 mod support;
 mod vendor_process;
 mod vendor_standin;
 
+mod admin_web;
 mod agent_hostile_vendor;
 mod agent_verification;
 mod config_file_edits;

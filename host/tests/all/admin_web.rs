@@ -1,0 +1,276 @@
+//! The admin web in a real headless Chromium against the real `plinth
+//! serve` binary: signing in and the plugin menu shell, an upgrade whose
+//! steps appear live on the plugins page, and a vendor push whose download
+//! progress and outcome appear live in the agent panel. Each test leaves
+//! screenshots in `target/screenshots/` for a person to look at.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::browser::Browser;
+use crate::support::{ServeProcess, built_plugins, package, stage_plugin, write_process_config};
+use crate::vendor_process::VendorProcess;
+
+const TOKEN: &str = "admin-web-test-token";
+
+/// A `plinth serve` process on SQLite in `dir`, with goods 1.0.0 installed
+/// when `with_goods`, and `vendor` merged into its config.
+async fn serve(dir: &Path, with_goods: bool, vendor: Option<Value>) -> ServeProcess {
+    let plugins = if with_goods {
+        stage_plugin(&dir.join("data"), "goods", "1.0.0");
+        json!([{ "name": "goods", "version": "1.0.0" }])
+    } else {
+        json!([])
+    };
+    let path = write_process_config(dir, plugins);
+    let mut config: Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("config")).expect("config JSON");
+    config["admin"] = json!({ "token": TOKEN });
+    if let Some(vendor) = vendor {
+        config["vendor"] = vendor;
+    }
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).expect("json")).expect("config");
+    ServeProcess::start(
+        Path::new(env!("CARGO_BIN_EXE_plinth")),
+        &path,
+        dir,
+        &dir.join("data"),
+    )
+    .await
+}
+
+/// Signs in on the sign-in page the shell sent us to, with the admin token.
+async fn sign_in(page: &crate::browser::Page<'_>) {
+    page.wait_for(
+        "the sign-in page",
+        "location.pathname === '/login.html' && document.querySelector('#token-form')",
+    )
+    .await;
+    page.eval("document.getElementById('token-signin').open = true")
+        .await;
+    page.fill("#token", TOKEN).await;
+    page.click("#token-button").await;
+    page.wait_for("the shell", "location.pathname === '/' && document.querySelector('#user-name')")
+        .await;
+}
+
+#[tokio::test]
+async fn signing_in_shows_the_goods_menu_and_opens_its_page_in_the_shell() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let host = serve(dir.path(), true, None).await;
+    let browser = Browser::start().await;
+    let page = browser.page().await;
+
+    // Asking for the goods page without signing in lands on the sign-in
+    // page, which remembers where we were going.
+    page.goto(&host.url("/#/p/goods/")).await;
+    page.wait_for("the redirect to sign in", "location.pathname === '/login.html'")
+        .await;
+    let next = page
+        .eval("new URLSearchParams(location.search).get('next')")
+        .await;
+    assert_eq!(next, json!("/#/p/goods/"));
+    page.screenshot("login").await;
+
+    // A wrong token gets the host's refusal, beside the form.
+    page.eval("document.getElementById('token-signin').open = true")
+        .await;
+    page.fill("#token", "not-the-token").await;
+    page.click("#token-button").await;
+    let refusal = page.text("#token-error .alert").await;
+    assert!(refusal.contains("not valid"), "{refusal}");
+    assert!(refusal.contains("request id"), "the request id is shown: {refusal}");
+    page.screenshot("login-refused").await;
+
+    page.fill("#token", TOKEN).await;
+    page.click("#token-button").await;
+    // Back where we were going: the goods page inside the shell.
+    let menu = page.text("nav a[data-menu='goods/goods']").await;
+    assert_eq!(menu, "Goods");
+    let inner = page
+        .wait_for(
+            "the goods page in the frame",
+            "(() => { const f = document.getElementById('plugin-frame'); \
+             const d = f && f.contentDocument; \
+             return d && d.location.pathname === '/p/goods/' && d.body && d.body.innerText; })()",
+        )
+        .await;
+    assert!(inner.as_str().unwrap_or_default().contains("goods"), "{inner}");
+    assert_eq!(page.eval("location.hash").await, json!("#/p/goods/"));
+    assert_eq!(
+        page.eval("document.querySelector('nav a[aria-current=page]').dataset.menu")
+            .await,
+        json!("goods/goods"),
+        "the open page's menu entry is marked"
+    );
+    page.screenshot("shell-goods").await;
+
+    // The address survives a reload: the same plugin page opens again.
+    page.reload().await;
+    page.wait_for(
+        "the goods page after a reload",
+        "(() => { const f = document.getElementById('plugin-frame'); \
+         const d = f && f.contentDocument; return d && d.location.pathname === '/p/goods/' && d.readyState === 'complete'; })()",
+    )
+    .await;
+
+    // Usable at phone width: the menu is a drawer behind a labelled button.
+    page.size(390, 844).await;
+    page.goto(&host.url("/#/plugins")).await;
+    page.text("table.plugins tr[data-plugin='goods']").await;
+    assert_eq!(
+        page.eval("getComputedStyle(document.getElementById('nav-toggle')).display !== 'none'")
+            .await,
+        json!(true)
+    );
+    page.screenshot("plugins-390").await;
+    page.click("#nav-toggle").await;
+    page.screenshot("nav-390").await;
+
+    // Signing out forgets the token: the shell sends us to sign in again.
+    page.size(1280, 800).await;
+    page.click("#sign-out").await;
+    page.wait_for("the sign-in page", "location.pathname === '/login.html'")
+        .await;
+    page.goto(&host.url("/#/plugins")).await;
+    page.wait_for("the sign-in page again", "location.pathname === '/login.html'")
+        .await;
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn an_upload_shows_each_install_step_live_then_the_new_version() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let host = serve(dir.path(), true, None).await;
+    let browser = Browser::start().await;
+    let page = browser.page().await;
+    page.goto(&host.url("/#/plugins")).await;
+    sign_in(&page).await;
+    let version = page
+        .text("table.plugins tr[data-plugin='goods'] td.version")
+        .await;
+    assert_eq!(version, "1.0.0");
+    page.wait_for("the live feed", "document.getElementById('live-state').textContent === 'live'")
+        .await;
+    // Marks this document: if the page reloaded, the mark would be gone.
+    page.eval("window.__same_document = true").await;
+
+    let zip: PathBuf = built_plugins().join("goods-1.1.0.zip");
+    page.choose_file("#package-file", &zip).await;
+    page.click("#install-button").await;
+    let outcome = page.text("#outcome").await;
+    assert!(outcome.contains("1.0.0 → 1.1.0"), "{outcome}");
+    let steps = page
+        .wait_for(
+            "every step of the upgrade",
+            "(() => { const s = [...document.querySelectorAll('#steps li')].map(li => li.dataset.step); \
+             return s.includes('done') && s; })()",
+        )
+        .await;
+    assert_eq!(
+        steps,
+        json!(["started", "unpacked", "compiled", "placed", "committed", "swapped", "done"]),
+        "the journal's steps, in order, as the host wrote them"
+    );
+    page.wait_for(
+        "the new version in the list",
+        "(() => { const r = document.querySelector(\"table.plugins tr[data-plugin='goods']\"); \
+         return r && r.querySelector('td.version').textContent === '1.1.0' \
+         && r.querySelector('td.previous').textContent === '1.0.0'; })()",
+    )
+    .await;
+    assert_eq!(page.eval("window.__same_document").await, json!(true), "no reload");
+    let history = page.text("ul.history li.op").await;
+    assert!(history.contains("upgrade 1.0.0 → 1.1.0"), "{history}");
+    page.screenshot("plugins-upgrade").await;
+
+    // Remove asks first and says the data is kept.
+    page.click("tr[data-plugin='goods'] button[data-action='remove']")
+        .await;
+    let question = page.text("dialog").await;
+    assert!(question.contains("data are kept"), "{question}");
+    page.screenshot("plugins-remove-confirm").await;
+    page.eval("document.querySelector('dialog').close('cancel')")
+        .await;
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn a_vendor_push_shows_download_progress_and_success_in_the_agent_panel() {
+    let mut vendor = VendorProcess::new();
+    vendor.serve().await;
+    let customer_token = vendor.add_customer("acme");
+    vendor.publish("goods-1.0.0.zip", &package("goods-1.0.0"));
+    vendor.ok(&["assign", "acme", "goods", "^1"]);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let host = serve(
+        dir.path(),
+        false,
+        Some(json!({
+            "endpoint": vendor.endpoint(),
+            "customer": "acme",
+            "customer_token": customer_token,
+            "public_key": vendor.public_key,
+            "reconnect_initial_ms": 50,
+            "reconnect_max_ms": 400,
+        })),
+    )
+    .await;
+    let browser = Browser::start().await;
+    let page = browser.page().await;
+    page.goto(&host.url("/#/agent")).await;
+    sign_in(&page).await;
+    page.wait_for(
+        "the agent to connect",
+        "document.querySelector('#agent-connection') && document.querySelector('#agent-connection').innerText.includes('Connected')",
+    )
+    .await;
+    let vendor_shown = page.text("#agent-vendor").await;
+    assert_eq!(vendor_shown, vendor.endpoint());
+    page.wait_for("the live feed", "document.getElementById('live-state').textContent === 'live'")
+        .await;
+    // Records every package state the panel shows, as it redraws.
+    page.eval(
+        "window.__seen = []; new MutationObserver(() => { \
+           for (const r of document.querySelectorAll('#agent tr[data-package]')) { \
+             const s = r.querySelector('.step-cell .badge').textContent + ' ' + r.querySelector('progress').value; \
+             if (window.__seen[window.__seen.length - 1] !== s) window.__seen.push(s); } \
+         }).observe(document.getElementById('agent'), { childList: true, subtree: true })",
+    )
+    .await;
+    page.eval("window.__same_document = true").await;
+
+    vendor.ok(&["push", "acme"]);
+    page.wait_for(
+        "the offer to succeed",
+        "document.querySelector('#agent-offer .section-head .badge') && \
+         document.querySelector('#agent-offer .section-head .badge').textContent === 'success'",
+    )
+    .await;
+    let seen = page.eval("window.__seen").await;
+    let seen: Vec<String> = serde_json::from_value(seen).expect("states");
+    assert!(
+        seen.iter().any(|s| s.starts_with("downloading")),
+        "download progress was shown: {seen:?}"
+    );
+    assert_eq!(seen.last().map(String::as_str), Some("success 100"), "{seen:?}");
+    let order: Vec<&str> = seen
+        .iter()
+        .filter_map(|s| s.split(' ').next())
+        .fold(Vec::new(), |mut acc, s| {
+            if acc.last() != Some(&s) {
+                acc.push(s);
+            }
+            acc
+        });
+    let position = |step: &str| order.iter().position(|s| *s == step);
+    assert!(
+        position("downloading") < position("installing") && position("installing") < position("success"),
+        "steps in order: {order:?}"
+    );
+    assert_eq!(page.eval("window.__same_document").await, json!(true), "no reload");
+    page.screenshot("agent-push").await;
+    host.stop().await;
+}

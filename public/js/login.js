@@ -1,0 +1,89 @@
+// The sign-in page (seed 002's flow): user name and password to
+// POST /api/auth/login, the server's own message for a wrong password, a
+// locked account or too many attempts, then back to the page that was
+// asked for, but only if that is a path on this host (no open redirect).
+
+import { ApiError, errorFrom, get, setAccessToken } from "./api.js";
+import { errorBox, pending } from "./ui.js";
+
+// `next` if it is a path on this origin, else the shell's front page.
+export function safeNext(raw) {
+  if (!raw || !raw.startsWith("/") || raw.startsWith("//") || raw.startsWith("/\\")) return "/";
+  let url;
+  try { url = new URL(raw, location.origin); } catch { return "/"; }
+  if (url.origin !== location.origin || url.pathname === "/login.html") return "/";
+  return url.pathname + url.search + url.hash;
+}
+
+const next = safeNext(new URLSearchParams(location.search).get("next"));
+
+function explain(error) {
+  if (error.status === 429) {
+    const wait = error.retryAfter ? ` Try again in ${error.retryAfter} s.` : "";
+    return new ApiError(429, error.code, `${error.message}${wait}`, error.requestId);
+  }
+  return error;
+}
+
+const form = document.getElementById("login-form");
+const slot = document.getElementById("login-error");
+form.addEventListener("submit", async (e) => {
+  e.preventDefault();
+  slot.replaceChildren();
+  const login = form.login.value.trim();
+  const password = form.password.value;
+  if (!login || !password) {
+    slot.replaceChildren(errorBox({ message: !login ? "Enter your user name." : "Enter your password." }));
+    (!login ? form.login : form.password).focus();
+    return;
+  }
+  await pending(document.getElementById("login-button"), "Signing in…", async () => {
+    let response;
+    try {
+      response = await fetch("/api/auth/login", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "content-type": "application/json", accept: "application/json" },
+        body: JSON.stringify({ login, password }),
+      });
+    } catch {
+      slot.replaceChildren(errorBox({ message: "The host did not answer. Check that it is running and try again." }));
+      return;
+    }
+    if (response.ok) {
+      setAccessToken(null);
+      location.replace(next);
+      return;
+    }
+    const error = await errorFrom(response);
+    if (response.status === 404 || response.status === 405) {
+      slot.replaceChildren(errorBox({ message: "This host has no user accounts yet: sign in with the admin access token below." }));
+      document.getElementById("token-signin").open = true;
+      return;
+    }
+    slot.replaceChildren(errorBox(explain(error)));
+    form.password.select();
+  });
+});
+
+const tokenForm = document.getElementById("token-form");
+const tokenSlot = document.getElementById("token-error");
+tokenForm.addEventListener("submit", async (e) => {
+  e.preventDefault();
+  tokenSlot.replaceChildren();
+  const token = tokenForm.token.value.trim();
+  if (!token) { tokenSlot.replaceChildren(errorBox({ message: "Paste the token first." })); return; }
+  await pending(document.getElementById("token-button"), "Checking…", async () => {
+    setAccessToken(token);
+    try {
+      await get("/api/admin/plugins");
+      location.replace(next);
+    } catch (error) {
+      setAccessToken(null);
+      tokenSlot.replaceChildren(errorBox(error.status === 401
+        ? new ApiError(401, error.code, "That token is not valid on this host.", error.requestId) : error));
+    }
+  });
+});
+
+

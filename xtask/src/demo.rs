@@ -111,7 +111,12 @@ pub fn run(args: &[String]) -> Result<()> {
     println!();
     println!("Plinth demo");
     println!("  vendor status page  http://{vendor_bind}/");
-    println!("  host admin web      {base}/");
+    println!(
+        "  host admin web      {base}/  (sign in with the access token {})",
+        config["admin"]["token"]
+            .as_str()
+            .unwrap_or("dev-admin-token")
+    );
     println!(
         "  agent state         {base}/api/admin/agent  (bearer: admin.token from config.json)"
     );

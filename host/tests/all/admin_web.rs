@@ -51,8 +51,11 @@ async fn sign_in(page: &crate::browser::Page<'_>) {
         .await;
     page.fill("#token", TOKEN).await;
     page.click("#token-button").await;
-    page.wait_for("the shell", "location.pathname === '/' && document.querySelector('#user-name')")
-        .await;
+    page.wait_for(
+        "the shell",
+        "location.pathname === '/' && document.querySelector('#user-name')",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -65,8 +68,11 @@ async fn signing_in_shows_the_goods_menu_and_opens_its_page_in_the_shell() {
     // Asking for the goods page without signing in lands on the sign-in
     // page, which remembers where we were going.
     page.goto(&host.url("/#/p/goods/")).await;
-    page.wait_for("the redirect to sign in", "location.pathname === '/login.html'")
-        .await;
+    page.wait_for(
+        "the redirect to sign in",
+        "location.pathname === '/login.html'",
+    )
+    .await;
     let next = page
         .eval("new URLSearchParams(location.search).get('next')")
         .await;
@@ -80,7 +86,10 @@ async fn signing_in_shows_the_goods_menu_and_opens_its_page_in_the_shell() {
     page.click("#token-button").await;
     let refusal = page.text("#token-error .alert").await;
     assert!(refusal.contains("not valid"), "{refusal}");
-    assert!(refusal.contains("request id"), "the request id is shown: {refusal}");
+    assert!(
+        refusal.contains("request id"),
+        "the request id is shown: {refusal}"
+    );
     page.screenshot("login-refused").await;
 
     page.fill("#token", TOKEN).await;
@@ -96,7 +105,10 @@ async fn signing_in_shows_the_goods_menu_and_opens_its_page_in_the_shell() {
              return d && d.location.pathname === '/p/goods/' && d.body && d.body.innerText; })()",
         )
         .await;
-    assert!(inner.as_str().unwrap_or_default().contains("goods"), "{inner}");
+    assert!(
+        inner.as_str().unwrap_or_default().contains("goods"),
+        "{inner}"
+    );
     assert_eq!(page.eval("location.hash").await, json!("#/p/goods/"));
     assert_eq!(
         page.eval("document.querySelector('nav a[aria-current=page]').dataset.menu")
@@ -134,8 +146,11 @@ async fn signing_in_shows_the_goods_menu_and_opens_its_page_in_the_shell() {
     page.wait_for("the sign-in page", "location.pathname === '/login.html'")
         .await;
     page.goto(&host.url("/#/plugins")).await;
-    page.wait_for("the sign-in page again", "location.pathname === '/login.html'")
-        .await;
+    page.wait_for(
+        "the sign-in page again",
+        "location.pathname === '/login.html'",
+    )
+    .await;
     host.stop().await;
 }
 
@@ -151,8 +166,11 @@ async fn an_upload_shows_each_install_step_live_then_the_new_version() {
         .text("table.plugins tr[data-plugin='goods'] td.version")
         .await;
     assert_eq!(version, "1.0.0");
-    page.wait_for("the live feed", "document.getElementById('live-state').textContent === 'live'")
-        .await;
+    page.wait_for(
+        "the live feed",
+        "document.getElementById('live-state').textContent === 'live'",
+    )
+    .await;
     // Marks this document: if the page reloaded, the mark would be gone.
     page.eval("window.__same_document = true").await;
 
@@ -170,7 +188,15 @@ async fn an_upload_shows_each_install_step_live_then_the_new_version() {
         .await;
     assert_eq!(
         steps,
-        json!(["started", "unpacked", "compiled", "placed", "committed", "swapped", "done"]),
+        json!([
+            "started",
+            "unpacked",
+            "compiled",
+            "placed",
+            "committed",
+            "swapped",
+            "done"
+        ]),
         "the journal's steps, in order, as the host wrote them"
     );
     page.wait_for(
@@ -180,10 +206,14 @@ async fn an_upload_shows_each_install_step_live_then_the_new_version() {
          && r.querySelector('td.previous').textContent === '1.0.0'; })()",
     )
     .await;
-    assert_eq!(page.eval("window.__same_document").await, json!(true), "no reload");
+    assert_eq!(
+        page.eval("window.__same_document").await,
+        json!(true),
+        "no reload"
+    );
     let history = page.text("ul.history li.op").await;
     assert!(history.contains("upgrade 1.0.0 → 1.1.0"), "{history}");
-    page.screenshot("plugins-upgrade").await;
+    page.screenshot_full("plugins-upgrade").await;
 
     // Remove asks first and says the data is kept.
     page.click("tr[data-plugin='goods'] button[data-action='remove']")
@@ -229,8 +259,11 @@ async fn a_vendor_push_shows_download_progress_and_success_in_the_agent_panel() 
     .await;
     let vendor_shown = page.text("#agent-vendor").await;
     assert_eq!(vendor_shown, vendor.endpoint());
-    page.wait_for("the live feed", "document.getElementById('live-state').textContent === 'live'")
-        .await;
+    page.wait_for(
+        "the live feed",
+        "document.getElementById('live-state').textContent === 'live'",
+    )
+    .await;
     // Records every package state the panel shows, as it redraws.
     page.eval(
         "window.__seen = []; new MutationObserver(() => { \
@@ -255,22 +288,31 @@ async fn a_vendor_push_shows_download_progress_and_success_in_the_agent_panel() 
         seen.iter().any(|s| s.starts_with("downloading")),
         "download progress was shown: {seen:?}"
     );
-    assert_eq!(seen.last().map(String::as_str), Some("success 100"), "{seen:?}");
-    let order: Vec<&str> = seen
-        .iter()
-        .filter_map(|s| s.split(' ').next())
-        .fold(Vec::new(), |mut acc, s| {
-            if acc.last() != Some(&s) {
-                acc.push(s);
-            }
-            acc
-        });
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("success 100"),
+        "{seen:?}"
+    );
+    let order: Vec<&str> =
+        seen.iter()
+            .filter_map(|s| s.split(' ').next())
+            .fold(Vec::new(), |mut acc, s| {
+                if acc.last() != Some(&s) {
+                    acc.push(s);
+                }
+                acc
+            });
     let position = |step: &str| order.iter().position(|s| *s == step);
     assert!(
-        position("downloading") < position("installing") && position("installing") < position("success"),
+        position("downloading") < position("installing")
+            && position("installing") < position("success"),
         "steps in order: {order:?}"
     );
-    assert_eq!(page.eval("window.__same_document").await, json!(true), "no reload");
+    assert_eq!(
+        page.eval("window.__same_document").await,
+        json!(true),
+        "no reload"
+    );
     page.screenshot("agent-push").await;
     host.stop().await;
 }

@@ -141,7 +141,9 @@ impl Browser {
         if let Some(session) = session {
             message["sessionId"] = json!(session);
         }
-        self.out.send(message.to_string()).expect("chromium connection");
+        self.out
+            .send(message.to_string())
+            .expect("chromium connection");
         let answer = tokio::time::timeout(Duration::from_secs(30), rx)
             .await
             .unwrap_or_else(|_| panic!("chromium did not answer {method}"))
@@ -160,7 +162,9 @@ impl Browser {
     /// A new tab in a fresh context: no cookies or storage shared with
     /// the other tabs.
     pub async fn fresh_context_page(&self) -> Page<'_> {
-        let context = self.call(None, "Target.createBrowserContext", json!({})).await;
+        let context = self
+            .call(None, "Target.createBrowserContext", json!({}))
+            .await;
         let id = context["browserContextId"]
             .as_str()
             .expect("context id")
@@ -289,7 +293,9 @@ impl Page<'_> {
                 let text = self
                     .try_eval("document.body && document.body.innerText.slice(0, 1500)")
                     .await;
-                panic!("timed out waiting for {what} ({condition}) at {url:?}; the page shows: {text:?}");
+                panic!(
+                    "timed out waiting for {what} ({condition}) at {url:?}; the page shows: {text:?}"
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -354,9 +360,20 @@ impl Page<'_> {
 
     /// Saves a PNG of the viewport as `target/screenshots/<name>.png`.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
-        let shot = self
-            .cmd("Page.captureScreenshot", json!({ "format": "png" }))
-            .await;
+        self.save_png(name, json!({ "format": "png" })).await
+    }
+
+    /// Saves a PNG of the whole page, below the fold included.
+    pub async fn screenshot_full(&self, name: &str) -> PathBuf {
+        self.save_png(
+            name,
+            json!({ "format": "png", "captureBeyondViewport": true }),
+        )
+        .await
+    }
+
+    async fn save_png(&self, name: &str, params: Value) -> PathBuf {
+        let shot = self.cmd("Page.captureScreenshot", params).await;
         let png = base64::engine::general_purpose::STANDARD
             .decode(shot["data"].as_str().expect("png data"))
             .expect("base64 png");

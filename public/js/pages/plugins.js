@@ -51,10 +51,10 @@ export function pluginsPage(root, session) {
     const errors = h("div", { class: "field-error", id: "install-error" });
     const form = h("form", { class: "card install", id: "install-form" },
       h("h2", {}, "Install or upgrade"),
-      h("div", { class: "field" },
-        h("label", { for: "package-file" }, "Package (.zip)"), file,
-        h("p", { class: "hint", id: "package-hint" }, "A signed plugin package. A newer version of an installed plugin upgrades it; the running version keeps serving until the new one is ready.")),
-      h("div", { class: "row" }, button, progress, percent), errors);
+      h("label", { for: "package-file" }, "Package (.zip)"),
+      h("div", { class: "row" }, file, button, progress, percent),
+      h("p", { class: "hint", id: "package-hint" }, "A plugin package. A newer version of an installed plugin upgrades it; the running version keeps serving until the new one is ready."),
+      errors);
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       errors.replaceChildren();

@@ -7,15 +7,20 @@ import { ApiError, errorFrom, get, setAccessToken } from "./api.js";
 import { errorBox, pending } from "./ui.js";
 
 // `next` if it is a path on this origin, else the shell's front page.
+// The host's `safe_next` applies the same rule to the `next` it sends here.
 export function safeNext(raw) {
-  if (!raw || !raw.startsWith("/") || raw.startsWith("//") || raw.startsWith("/\\")) return "/";
+  if (!raw || !raw.startsWith("/") || raw.startsWith("//") || raw.includes("\\") || /[\u0000-\u001f\u007f]/.test(raw)) return "/";
   let url;
   try { url = new URL(raw, location.origin); } catch { return "/"; }
   if (url.origin !== location.origin || url.pathname === "/login.html") return "/";
   return url.pathname + url.search + url.hash;
 }
 
-const next = safeNext(new URLSearchParams(location.search).get("next"));
+// A browser keeps the fragment across the host's redirect to this page
+// (the server never sees it), so `/#/p/goods/` arrives as
+// `/login.html?next=%2F#/p/goods/`: put it back on `next`.
+let next = safeNext(new URLSearchParams(location.search).get("next"));
+if (location.hash.startsWith("#/") && !next.includes("#")) next += location.hash;
 
 function explain(error) {
   if (error.status === 429) {

@@ -85,7 +85,7 @@ export function confirmDialog({ title, body, confirm, danger }) {
       h("h2", {}, title),
       ...body,
       h("div", { class: "actions" },
-        h("button", { type: "button", value: "cancel", class: "secondary", onclick: () => dialog.close("cancel") }, "Cancel"),
+        h("button", { type: "button", value: "cancel", class: "secondary", autofocus: true, onclick: () => dialog.close("cancel") }, "Cancel"),
         h("button", { type: "submit", value: "ok", class: danger ? "danger" : "primary" }, confirm)));
     const dialog = h("dialog", { "aria-label": title }, form);
     dialog.addEventListener("close", () => {

@@ -138,6 +138,8 @@ async fn signing_in_shows_the_goods_menu_and_opens_its_page_in_the_shell() {
     );
     page.screenshot("plugins-390").await;
     page.click("#nav-toggle").await;
+    // The drawer slides in over 150 ms.
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     page.screenshot("nav-390").await;
 
     // Signing out forgets the token: the shell sends us to sign in again.
@@ -151,6 +153,26 @@ async fn signing_in_shows_the_goods_menu_and_opens_its_page_in_the_shell() {
         "location.pathname === '/login.html'",
     )
     .await;
+
+    // A `next` pointing off this host is not followed after signing in.
+    for evil in [
+        "//evil.example/x",
+        "https://evil.example/",
+        "/\\evil.example",
+    ] {
+        let encoded: String = evil.bytes().map(|b| format!("%{b:02X}")).collect();
+        page.goto(&host.url(&format!("/login.html?next={encoded}")))
+            .await;
+        sign_in(&page).await;
+        assert_eq!(
+            page.eval("location.origin + location.pathname").await,
+            json!(host.url("/")),
+            "{evil}"
+        );
+        page.click("#sign-out").await;
+        page.wait_for("signed out", "location.pathname === '/login.html'")
+            .await;
+    }
     host.stop().await;
 }
 

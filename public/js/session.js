@@ -49,7 +49,7 @@ export async function currentSession() {
     if (e instanceof ApiError && e.status === 404 && accessToken()) {
       // No accounts on this host: the token is checked by using it.
       await get("/api/admin/plugins");
-      return new Session({ login: "token", name: "Access token", roles: ["super-admin"], permissions: [], superAdmin: true, viaToken: true });
+      return new Session({ login: "token", name: "Administrator (token)", roles: ["super-admin"], permissions: [], superAdmin: true, viaToken: true });
     }
     if (e instanceof ApiError && (e.status === 401 || e.status === 404)) {
       setAccessToken(null);

@@ -62,9 +62,11 @@ async function renderNav() {
   nav.replaceChildren(pluginSection,
     h("div", { class: "nav-section" }, h("h2", {}, "Administration"), h("ul", { role: "list" }, hostLinks)));
   try {
-    const tree = menuTree(await get("/api/menus"), (code) => session.can(code));
+    const menus = await get("/api/menus");
+    const tree = menuTree(menus, (code) => session.can(code));
+    const none = menus.length ? "None of the plugin menus is open to you." : "No plugin has a menu yet.";
     pluginSection.replaceChildren(h("h2", {}, "Applications"),
-      tree.length ? menuList(tree) : h("p", { class: "muted small" }, "No plugin menus you can open."));
+      tree.length ? menuList(tree) : h("p", { class: "muted small" }, none));
   } catch (e) {
     pluginSection.replaceChildren(h("h2", {}, "Applications"), errorBox(e));
   }

@@ -127,6 +127,10 @@ async fn signing_in_shows_the_goods_menu_and_opens_its_page_in_the_shell() {
     )
     .await;
 
+    page.goto(&host.url("/#/")).await;
+    page.text(".cards .card .badge").await;
+    page.screenshot("overview").await;
+
     // Usable at phone width: the menu is a drawer behind a labelled button.
     page.size(390, 844).await;
     page.goto(&host.url("/#/plugins")).await;
@@ -286,6 +290,8 @@ async fn a_vendor_push_shows_download_progress_and_success_in_the_agent_panel() 
         "document.getElementById('live-state').textContent === 'live'",
     )
     .await;
+    page.text("#agent .empty").await;
+    page.screenshot("agent-idle").await;
     // Records every package state the panel shows, as it redraws.
     page.eval(
         "window.__seen = []; new MutationObserver(() => { \

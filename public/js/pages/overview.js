@@ -14,7 +14,7 @@ export function overviewPage(root, session) {
   const healthCard = card("Health", h("p", { class: "muted" }, "Checking…"));
   cards.append(healthCard);
   get("/healthz").then((hz) => healthCard.replaceChildren(h("h2", {}, "Health"),
-    badge(hz.status || "ok", "ok"), h("p", {}, `${hz.plugins} plugins serving`)))
+    badge(hz.status || "ok", "ok"), h("p", {}, hz.plugins === 1 ? "1 plugin serving" : `${hz.plugins} plugins serving`)))
     .catch((e) => healthCard.replaceChildren(h("h2", {}, "Health"), errorBox(e)));
 
   if (session.can(NEEDS.viewAgent)) {

@@ -6,6 +6,7 @@
 // host's own pages.
 
 import { get } from "./api.js";
+import { menuTree } from "./menus.js";
 import { live, connectLive } from "./live.js";
 import { NEEDS, currentSession, signOut } from "./session.js";
 import { badge, errorBox, h } from "./ui.js";
@@ -28,22 +29,6 @@ const HOST_PAGES = [
 function route() {
   const hash = location.hash.replace(/^#/, "");
   return hash === "" ? "/" : hash;
-}
-
-// Menus as a tree: children under their parent, each level in the order the
-// host sent (by `order`, then title); a child whose parent is hidden is
-// hidden with it.
-export function menuTree(menus, can) {
-  const visible = menus.filter((m) => can(m.permission));
-  const key = (m) => `${m.plugin}/${m.id}`;
-  const byKey = new Map(visible.map((m) => [key(m), { ...m, children: [] }]));
-  const roots = [];
-  for (const m of visible) {
-    const node = byKey.get(key(m));
-    if (!m.parent) roots.push(node);
-    else byKey.get(`${m.plugin}/${m.parent}`)?.children.push(node);
-  }
-  return roots;
 }
 
 function menuList(nodes) {

@@ -118,6 +118,24 @@ async fn signing_in_shows_the_goods_menu_and_opens_its_page_in_the_shell() {
     );
     page.screenshot("shell-goods").await;
 
+    // The tree the shell draws: nested by parent, in the host's order,
+    // without what the user's codes do not open (nor the children of a
+    // hidden entry), and menu ids are per plugin.
+    let tree = page
+        .eval(
+            "import('/js/menus.js').then(({ menuTree }) => { const menus = [\
+               { plugin: 'a', id: 'root', title: 'Stock', path: '/p/a/', parent: null, order: 1, permission: null },\
+               { plugin: 'a', id: 'items', title: 'Items', path: '/p/a/items', parent: 'root', order: 1, permission: 'a.read' },\
+               { plugin: 'a', id: 'moves', title: 'Moves', path: '/p/a/moves', parent: 'root', order: 2, permission: 'a.write' },\
+               { plugin: 'a', id: 'admin', title: 'Admin', path: '/p/a/admin', parent: null, order: 2, permission: 'a.admin' },\
+               { plugin: 'a', id: 'users', title: 'Users', path: '/p/a/users', parent: 'admin', order: 1, permission: null },\
+               { plugin: 'b', id: 'root', title: 'Sales', path: '/p/b/', parent: null, order: 3, permission: null }];\
+             const show = (n) => n.title + (n.children.length ? '(' + n.children.map(show).join(',') + ')' : '');\
+             return menuTree(menus, (code) => !code || code === 'a.read').map(show).join(','); })",
+        )
+        .await;
+    assert_eq!(tree, json!("Stock(Items),Sales"));
+
     // The address survives a reload: the same plugin page opens again.
     page.reload().await;
     page.wait_for(

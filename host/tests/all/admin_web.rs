@@ -265,8 +265,34 @@ async fn an_upload_shows_each_install_step_live_then_the_new_version() {
     let question = page.text("dialog").await;
     assert!(question.contains("data are kept"), "{question}");
     page.screenshot("plugins-remove-confirm").await;
-    page.eval("document.querySelector('dialog').close('cancel')")
+    page.click("dialog button.secondary").await;
+    page.wait_for("the dialog to close", "!document.querySelector('dialog')")
         .await;
+
+    // Roll back, confirmed: steps live again, then 1.0.0 serves.
+    page.click("tr[data-plugin='goods'] button[data-action='rollback']")
+        .await;
+    let question = page.text("dialog").await;
+    assert!(question.contains("data is kept"), "{question}");
+    page.click("dialog button[value='ok']").await;
+    page.wait_for(
+        "the rollback's steps and outcome",
+        "(() => { const s = [...document.querySelectorAll('#steps li')].map(li => li.dataset.step); \
+         const o = document.getElementById('outcome'); \
+         return s[0] === 'started' && s.includes('done') && o && o.textContent.includes('done'); })()",
+    )
+    .await;
+    page.wait_for(
+        "1.0.0 back in the list",
+        "(() => { const r = document.querySelector(\"table.plugins tr[data-plugin='goods']\"); \
+         return r && r.querySelector('td.version').textContent === '1.0.0'; })()",
+    )
+    .await;
+    assert_eq!(
+        page.eval("window.__same_document").await,
+        json!(true),
+        "no reload"
+    );
     host.stop().await;
 }
 

@@ -144,6 +144,10 @@ async function start() {
   renderNav();
   render();
   window.addEventListener("hashchange", render);
+  // The menus are those of the enabled plugins: redraw when that changes.
+  live.addEventListener("journal", (e) => {
+    if (["done", "failed", "recovered"].includes(e.detail.step)) renderNav();
+  });
   if (session.can(NEEDS.viewPlugins) || session.can(NEEDS.viewAgent)) connectLive();
 }
 

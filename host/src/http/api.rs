@@ -20,8 +20,6 @@ pub struct PluginSummary {
     mount_path: String,
     forked_from: Option<String>,
     tasks: Vec<String>,
-    /// Declared permission codes, for the plugins page.
-    permissions: Vec<String>,
 }
 
 pub async fn plugins(State(state): State<AppState>) -> Result<Json<Vec<PluginSummary>>, ApiError> {
@@ -38,12 +36,6 @@ pub async fn plugins(State(state): State<AppState>) -> Result<Json<Vec<PluginSum
             mount_path: format!("/p/{}/", p.manifest.route_prefix),
             forked_from: p.manifest.forked_from.clone(),
             tasks: p.manifest.tasks.iter().map(|t| t.name.clone()).collect(),
-            permissions: p
-                .manifest
-                .permissions
-                .iter()
-                .map(|p| p.code.clone())
-                .collect(),
         })
         .collect();
     Ok(Json(list))

@@ -25,6 +25,7 @@ mod authn;
 pub mod error;
 mod health;
 mod live;
+mod plugin_details;
 mod plugin_routes;
 pub mod request_id;
 
@@ -120,7 +121,10 @@ pub fn app(state: AppState) -> Router {
     let body_limit = state.config().server.body_limit_bytes;
     let admin = Router::new()
         .route("/plugins", get(admin::list).post(admin::install))
-        .route("/plugins/{name}", axum::routing::delete(admin::remove))
+        .route(
+            "/plugins/{name}",
+            get(plugin_details::show).delete(admin::remove),
+        )
         .route(
             "/plugins/{name}/upgrade",
             axum::routing::post(admin::upgrade),

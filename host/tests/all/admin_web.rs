@@ -293,6 +293,29 @@ async fn an_upload_shows_each_install_step_live_then_the_new_version() {
         json!(true),
         "no reload"
     );
+
+    // Disabled, it is still described in full, and its menu leaves the
+    // navigation; enabled again, the menu returns.
+    page.click("tr[data-plugin='goods'] button[data-action='disable']")
+        .await;
+    page.click("dialog button[value='ok']").await;
+    page.wait_for(
+        "goods disabled, its menu gone",
+        "(() => { const r = document.querySelector(\"table.plugins tr[data-plugin='goods']\"); \
+         return r && r.innerText.includes('disabled') && r.innerText.includes('Goods') \
+         && r.innerText.includes('goods.view') && !document.querySelector(\"nav a[data-menu='goods/goods']\"); })()",
+    )
+    .await;
+    page.screenshot_full("plugins-disabled").await;
+    page.click("tr[data-plugin='goods'] button[data-action='enable']")
+        .await;
+    page.click("dialog button[value='ok']").await;
+    page.text("nav a[data-menu='goods/goods']").await;
+    assert_eq!(
+        page.eval("window.__same_document").await,
+        json!(true),
+        "no reload"
+    );
     host.stop().await;
 }
 

@@ -10,7 +10,17 @@ import { live } from "../live.js";
 import { NEEDS } from "../session.js";
 import { badge, confirmDialog, empty, errorBox, h, pending, showError, stateTone, when } from "../ui.js";
 
-// What each journal step means (host/src/install/journal.rs).
+// What each journal step means (host/src/install/journal.rs): for an
+// install, upgrade or rollback, and for the operations that bring no new
+// code (enable, disable, remove).
+const CHANGE_TITLES = {
+  started: "Accepted",
+  committed: "Committed the change",
+  swapped: "Updated what serves",
+  done: "Recorded in config.json",
+  failed: "Failed",
+  recovered: "Settled after a restart",
+};
 const STEP_TITLES = {
   started: "Checked manifest, host API and dependencies",
   unpacked: "Unpacked and checked the package",
@@ -94,13 +104,14 @@ export function pluginsPage(root, session) {
     if (watching && watching.length === 0) watching.push(entry.op_id);
     if (watching && watching.includes(entry.op_id)) {
       if (entry.step === "started") {
-        const change = entry.from_version ? `${entry.from_version} → ${entry.to_version}` : entry.to_version || "";
+        const change = entry.from_version && entry.to_version && entry.from_version !== entry.to_version
+          ? `${entry.from_version} → ${entry.to_version}` : entry.to_version || entry.from_version || "";
         operation.querySelector("h3").textContent = `${entry.operation[0].toUpperCase()}${entry.operation.slice(1)} ${entry.plugin} ${change}`;
       }
       const list = operation.querySelector("#steps");
       list?.append(h("li", { class: `step ${entry.step}`, dataset: { step: entry.step } },
         h("span", { class: "step-name" }, entry.step),
-        h("span", {}, STEP_TITLES[entry.step] || entry.step),
+        h("span", {}, (["install", "upgrade", "rollback"].includes(entry.operation) ? STEP_TITLES : CHANGE_TITLES)[entry.step] || entry.step),
         entry.message && entry.step !== "started" ? h("span", { class: "error" }, ` ${entry.message}`) : null));
     }
     if (["done", "failed", "recovered"].includes(entry.step)) refresh();
@@ -165,30 +176,31 @@ export function pluginsPage(root, session) {
 
   async function loadTable() {
     try {
-      const [installed, serving, menus] = await Promise.all([get("/api/admin/plugins"), get("/api/plugins"), get("/api/menus")]);
+      const installed = await get("/api/admin/plugins");
+      const details = await Promise.all(installed.map((p) => get(`/api/admin/plugins/${encodeURIComponent(p.name)}`)));
       const filter = root.querySelector("#history-filter");
       filter.replaceChildren(h("option", { value: "" }, "all"), ...installed.map((p) => h("option", { value: p.name, selected: p.name === historyFilter }, p.name)));
       if (installed.length === 0) {
         tableSlot.replaceChildren(empty("No plugins installed yet.", session.can(NEEDS.install) ? "Install one from a package above." : "Ask an administrator to install one."));
         return;
       }
-      const rows = installed.flatMap((p) => {
-        const s = serving.find((x) => x.name === p.name);
-        const m = menus.filter((x) => x.plugin === p.name).map((x) => x.title);
-        const list = (items) => (items && items.length ? items.join(", ") : "—");
+      const rows = details.flatMap((p) => {
+        const m = p.manifest;
+        const list = (items) => (items.length ? items.join(", ") : "—");
+        const kind = m.kind === "static" ? "static assets" : m.world === "wasi-http" ? "wasi:http component" : "plugin";
         return [
           h("tr", { dataset: { plugin: p.name } },
             h("th", { scope: "row" }, h("div", { class: "name" }, p.name),
-              s?.description ? h("div", { class: "muted small" }, s.description) : null,
-              s?.forked_from ? h("div", { class: "small fork" }, `fork of ${s.forked_from}`) : null),
+              m.description ? h("div", { class: "muted small" }, m.description) : null,
+              m.forked_from ? h("div", { class: "small fork" }, `fork of ${m.forked_from}`) : null),
             h("td", { class: "version", dataset: { label: "Version" } }, p.version),
             h("td", { class: "previous", dataset: { label: "Previous" } }, p.previous_version || "—"),
-            h("td", { dataset: { label: "Kind and state" } }, s ? s.world : "—", h("div", {}, badge(p.state, stateTone(p.state)))),
-            h("td", { dataset: { label: "Mounted at" } }, s ? h("a", { href: `#${s.mount_path}` }, s.mount_path) : "—"),
+            h("td", { dataset: { label: "Kind and state" } }, kind, h("div", {}, badge(p.state, stateTone(p.state)))),
+            h("td", { dataset: { label: "Mounted at" } }, m.kind === "static" ? "—" : p.state === "enabled" ? h("a", { href: `#${p.mount_path}` }, p.mount_path) : p.mount_path),
             h("td", { class: "small declares", dataset: { label: "Declares" } },
-              h("div", {}, h("span", { class: "muted" }, "Menus: "), list(m)),
-              h("div", {}, h("span", { class: "muted" }, "Permissions: "), list(s?.permissions)),
-              h("div", {}, h("span", { class: "muted" }, "Tasks: "), list(s?.tasks))),
+              h("div", {}, h("span", { class: "muted" }, "Menus: "), list((m.menus || []).map((x) => x.title))),
+              h("div", {}, h("span", { class: "muted" }, "Permissions: "), list((m.permissions || []).map((x) => x.code))),
+              h("div", {}, h("span", { class: "muted" }, "Tasks: "), list((m.tasks || []).map((t) => `${t.name} (${t.cron})`)))),
             h("td", { class: "actions" }, actions(p))),
           h("tr", { class: "error-row" }, h("td", { colspan: 7 }, h("div", { class: "row-error" }))),
         ];

@@ -54,8 +54,10 @@
 //! must verify the vendor's signatures.
 
 mod agent_limits;
+mod sign_in;
 
 pub use agent_limits::AgentLimits;
+pub use sign_in::SignInLimits;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -230,14 +232,25 @@ impl fmt::Debug for DatabaseConfig {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AdminConfig {
-    /// Bearer token for the admin API until users and roles exist.
+    /// The bootstrap bearer token for the admin API (acts as super-admin);
+    /// people sign in as users, automation uses service tokens.
     pub token: String,
+    /// The first administrator, seeded at start-up when no user has this
+    /// login yet.
+    pub login: String,
+    /// The seeded administrator's first password (a placeholder is refused
+    /// in production).
+    pub password: String,
+    pub sign_in: SignInLimits,
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
         AdminConfig {
             token: "dev-admin-token".to_owned(),
+            login: "admin".to_owned(),
+            password: "dev-admin-password".to_owned(),
+            sign_in: SignInLimits::default(),
         }
     }
 }
@@ -246,6 +259,9 @@ impl fmt::Debug for AdminConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AdminConfig")
             .field("token", &redacted(&self.token))
+            .field("login", &self.login)
+            .field("password", &redacted(&self.password))
+            .field("sign_in", &self.sign_in)
             .finish()
     }
 }
@@ -680,8 +696,18 @@ impl Config {
         }
         self.validate_vendor()?;
         validate_plugins(&self.plugins)?;
+        if let Some((key, reason)) = self.admin.sign_in.problem() {
+            return Err(Problem::invalid(&format!("admin.sign_in.{key}"), reason));
+        }
+        if self.admin.login.trim().is_empty() {
+            return Err(Problem::invalid(
+                "admin.login",
+                "is empty: give the login of the first administrator",
+            ));
+        }
         if self.is_production() {
             check_secret("admin.token", &self.admin.token)?;
+            check_secret("admin.password", &self.admin.password)?;
             if self.vendor.is_enabled() {
                 check_secret("vendor.customer_token", &self.vendor.customer_token)?;
             }
@@ -1600,7 +1626,7 @@ mod tests {
     "schema_dir": "sql"
   },
   "admin": {
-    "token": "Zq8vN3kLp0sXw7Rt"
+    "token": "Zq8vN3kLp0sXw7Rt", "password": "Pw9xT4mLq2sVn8Rk"
   },
   "vendor": {
     "endpoint": "wss://vendor.example.com/agent",
@@ -1977,7 +2003,7 @@ mod tests {
 
         // The vendor token is checked only when the agent is on.
         let vendor = format!(
-            r#"{{ "mode": "production", "admin": {{ "token": "Zq8vN3kLp0sXw7Rt" }},
+            r#"{{ "mode": "production", "admin": {{ "token": "Zq8vN3kLp0sXw7Rt", "password": "Pw9xT4mLq2sVn8Rk" }},
                  "vendor": {{ "endpoint": "wss://v.example.com", "customer": "acme", "customer_token": "changeme", "public_key": "{KEY}" }} }}"#
         );
         let e = parse(&vendor).unwrap_err();
@@ -1988,7 +2014,7 @@ mod tests {
             e.to_string().contains("PLINTH__VENDOR__CUSTOMER_TOKEN"),
             "{e}"
         );
-        parse(r#"{ "mode": "production", "admin": { "token": "Zq8vN3kLp0sXw7Rt" }, "vendor": { "customer_token": "x" } }"#)
+        parse(r#"{ "mode": "production", "admin": { "token": "Zq8vN3kLp0sXw7Rt", "password": "Pw9xT4mLq2sVn8Rk" }, "vendor": { "customer_token": "x" } }"#)
             .unwrap();
 
         // A placeholder set from the environment names the variable.
@@ -2004,10 +2030,28 @@ mod tests {
         );
         // And a real one from the environment fixes the file's placeholder.
         parse_env(
-            r#"{ "mode": "production", "admin": { "token": "change-me" } }"#,
+            r#"{ "mode": "production", "admin": { "token": "change-me", "password": "Pw9xT4mLq2sVn8Rk" } }"#,
             &[("PLINTH__ADMIN__TOKEN", "Zq8vN3kLp0sXw7Rt")],
         )
         .unwrap();
+        // The seeded administrator's password is held to the same rule,
+        // named by its key.
+        let e = parse(r#"{ "mode": "production", "admin": { "token": "Zq8vN3kLp0sXw7Rt" } }"#)
+            .unwrap_err();
+        assert!(
+            matches!(e, ConfigError::Placeholder { ref key, .. } if key == "admin.password"),
+            "{e}"
+        );
+        let e = parse_env(
+            r#"{ "mode": "production", "admin": { "token": "Zq8vN3kLp0sXw7Rt" } }"#,
+            &[("PLINTH__ADMIN__PASSWORD", "admin")],
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("PLINTH__ADMIN__PASSWORD (admin.password): is a placeholder"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -2053,7 +2097,7 @@ mod tests {
         // Plain ws:// leaves the machine only in dev mode.
         let remote = |mode: &str, endpoint: &str| {
             format!(
-                r#"{{ "mode": "{mode}", "admin": {{ "token": "Zq8vN3kLp0sXw7Rt" }},
+                r#"{{ "mode": "{mode}", "admin": {{ "token": "Zq8vN3kLp0sXw7Rt", "password": "Pw9xT4mLq2sVn8Rk" }},
                    "vendor": {{ "endpoint": "{endpoint}", "customer": "acme",
                    "customer_token": "Vq8vN3kLp0sXw7Rt4", "public_key": "{KEY}" }} }}"#
             )

@@ -13,7 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["runtime"],
     &["registry"],
     &["host"],
-    &["install"],
+    &["install", "accounts"],
     &["background", "agent"],
     &["http"],
     &["startup"],

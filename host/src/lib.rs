@@ -18,7 +18,8 @@
 //! 5. [`host`]: [`Host`], what the parts share, and the operation lock.
 //! 6. [`install`]: how a plugin comes into service: install, upgrade,
 //!    rollback, enable, disable, remove through one journalled, crash-safe
-//!    pipeline, and recover, restore and adopt at start-up.
+//!    pipeline, and recover, restore and adopt at start-up; [`accounts`]:
+//!    users, sessions, service tokens, sign-in and the audit log.
 //! 7. [`background`]: event delivery, the task scheduler, the drop-in
 //!    folder; [`agent`]: the upgrade agent: the websocket to the vendor
 //!    server, verification of signed deployments, resumable downloads,
@@ -30,6 +31,7 @@
 //!     host's admin API.
 //! 11. `main.rs`: the binary.
 
+pub mod accounts;
 pub mod agent;
 pub mod background;
 pub mod caller;

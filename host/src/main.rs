@@ -178,11 +178,14 @@ async fn serve(config_path: PathBuf) -> anyhow::Result<()> {
         let router = app(state.clone());
         let mut stop_rx = stop_rx.clone();
         async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stop_rx.wait_for(|stop| *stop).await;
-                })
-                .await
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.wait_for(|stop| *stop).await;
+            })
+            .await
         }
     });
     tracing::info!(%bind, "listening; starting up");

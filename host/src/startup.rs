@@ -17,13 +17,14 @@
 //!    `vendor.endpoint` is set, the upgrade agent ([`agent::spawn`]);
 //!
 //! then `main.rs` marks the host ready (8), serves, and shuts down on
-//! SIGINT/SIGTERM (9). Seeding an admin account joins between 5 and 6 once
-//! users and roles exist.
+//! SIGINT/SIGTERM (9). Seeding the super-admin role and the first
+//! administrator ([`accounts::seed`]) runs right after 5.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::accounts::{self, AccountError};
 use crate::agent::{self, AgentState};
 use crate::background::Background;
 use crate::config::Config;
@@ -51,6 +52,8 @@ pub enum StartupError {
     Recover(InstallError),
     #[error(transparent)]
     Restore(#[from] RestoreError),
+    #[error("seeding the administrator account: {0}")]
+    Seed(#[from] AccountError),
 }
 
 /// A started host: what it shares, the agent's state and its background
@@ -89,6 +92,12 @@ pub async fn assemble(
     // 5. Host schema.
     let report: MigrationReport = migrate::migrate_host(&db, &config.database.schema_dir).await?;
     tracing::info!(applied = ?report.applied, already = report.already_applied, "host schema migrated");
+
+    // 5b. The super-admin role and the first administrator.
+    let seeded = accounts::seed::seed(&db, &config).await?;
+    if seeded.admin_created {
+        tracing::info!(login = %config.admin.login, "seeded the first administrator (admin.login)");
+    }
 
     let runtime = Arc::new(Runtime::new(RuntimeSettings {
         memory_limit_bytes: (config.runtime.memory_limit_mib as usize) * 1024 * 1024,

@@ -6,13 +6,15 @@
 //! ([`scope`], the first wall), the database's own wall around each plugin
 //! ([`plugin_roles`] on PostgreSQL, [`sqlite_wall`] on SQLite), the bridge
 //! that runs a plugin's checked statements within its bounds
-//! ([`plugin_sql`]) and the host's own tables ([`store`]). Handlers and the
+//! ([`plugin_sql`]), the host's own tables ([`store`]) and its identity
+//! tables: users, sessions, tokens, grants, audit ([`accounts`]). Handlers and the
 //! installer call functions here; they never build SQL strings themselves.
 //!
 //! `Any` is used so that one code path serves three dialects. Its cost is a
 //! narrower set of column types (integers, floats, text, blobs, booleans),
 //! which is why host tables keep times as epoch milliseconds.
 
+pub mod accounts;
 pub mod agent_ledger;
 pub mod migrate;
 pub mod plugin_roles;

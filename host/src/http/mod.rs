@@ -21,7 +21,8 @@
 
 pub mod admin;
 mod api;
-mod authn;
+mod auth;
+pub mod authn;
 pub mod error;
 mod health;
 mod live;
@@ -38,6 +39,7 @@ use axum::routing::{any, get};
 use tower_http::services::ServeDir;
 
 use crate::Host;
+use crate::accounts::callers::CallerCache;
 use crate::agent::AgentState;
 use crate::config::Config;
 
@@ -57,7 +59,12 @@ struct AppInner {
     config: Arc<Config>,
     started: OnceLock<Started>,
     ready: AtomicBool,
+    callers: CallerCache,
+    sign_in_limit: SignInLimiter,
 }
+
+/// Sign-in attempts per client address (`admin.sign_in.per_ip_per_minute`).
+type SignInLimiter = governor::DefaultKeyedRateLimiter<String>;
 
 #[derive(Debug)]
 struct Started {
@@ -70,9 +77,14 @@ impl AppState {
     pub fn starting(config: Arc<Config>) -> Self {
         Self {
             inner: Arc::new(AppInner {
-                config,
                 started: OnceLock::new(),
                 ready: AtomicBool::new(false),
+                callers: CallerCache::default(),
+                sign_in_limit: governor::RateLimiter::keyed(governor::Quota::per_minute(
+                    std::num::NonZeroU32::new(config.admin.sign_in.per_ip_per_minute)
+                        .unwrap_or(std::num::NonZeroU32::MIN),
+                )),
+                config,
             }),
         }
     }
@@ -92,6 +104,21 @@ impl AppState {
 
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// Resolved sessions and service tokens.
+    pub fn callers(&self) -> &CallerCache {
+        &self.inner.callers
+    }
+
+    /// Whether client address `ip` may try another sign-in now.
+    pub fn sign_in_allowed(&self, ip: &str) -> bool {
+        let limiter = &self.inner.sign_in_limit;
+        // Forget addresses whose bucket has refilled, so the map stays small.
+        if limiter.len() > 10_000 {
+            limiter.retain_recent();
+        }
+        limiter.check_key(&ip.to_owned()).is_ok()
     }
 
     /// The host, or a 503 while start-up is still running.
@@ -156,6 +183,13 @@ pub fn app(state: AppState) -> Router {
         .route("/api/menus", get(api::menus))
         .route("/api/hello", get(api::hello))
         .route("/api/openapi.json", get(admin::openapi))
+        .route("/api/auth/login", axum::routing::post(auth::login))
+        .route("/api/auth/logout", axum::routing::post(auth::logout))
+        .route("/api/auth/me", get(auth::me))
+        .route(
+            "/api/auth/password",
+            axum::routing::post(auth::change_password),
+        )
         .nest("/api/admin", admin)
         .fallback_service(public)
         // One `layer` call: each call boxes every route once more, which is

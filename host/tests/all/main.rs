@@ -24,6 +24,7 @@ mod plugin_cli;
 mod plugin_isolation;
 mod plugin_sql_scope;
 mod plugin_sql_walls;
+mod sign_in_sessions;
 mod stored_manifest;
 mod tasks_events_kv;
 mod upgrade_agent;

@@ -306,7 +306,11 @@ impl TestHost {
         let addr = listener.local_addr().expect("local addr");
         let router = app(AppState::ready(host.clone(), agent.clone()));
         let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
+            let _ = axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await;
         });
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
@@ -622,4 +626,86 @@ pub fn write_process_config(dir: &Path, plugins: serde_json::Value) -> PathBuf {
     let path = dir.join("config.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&config).expect("json")).expect("write config");
     path
+}
+
+/// Signing in to a test host.
+impl TestHost {
+    /// Signs in through `POST /api/auth/login`: the status and the session
+    /// cookie (`plinth_session=…`, ready for a `Cookie` header) when one
+    /// was set.
+    pub async fn sign_in(&self, login: &str, password: &str) -> (u16, Option<String>) {
+        let response = self
+            .client
+            .post(self.url("/api/auth/login"))
+            .json(&serde_json::json!({ "login": login, "password": password }))
+            .send()
+            .await
+            .expect("login answered");
+        let status = response.status().as_u16();
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .filter(|pair| pair.len() > "plinth_session=".len())
+            .map(str::to_owned);
+        (status, cookie)
+    }
+
+    /// Signs in as the seeded administrator (`admin.login` / `admin.password`).
+    pub async fn sign_in_admin(&self) -> String {
+        let config = &self.host.config.admin;
+        let (status, cookie) = self.sign_in(&config.login, &config.password).await;
+        assert_eq!(status, 200, "the seeded administrator signs in");
+        cookie.expect("a session cookie")
+    }
+
+    /// Creates user `login` with `password` and `roles` through the admin
+    /// API (as the bootstrap token) and signs them in: their cookie.
+    pub async fn user_with_roles(&self, login: &str, password: &str, roles: &[&str]) -> String {
+        let (status, body) = self
+            .admin()
+            .post_json(
+                "/users",
+                serde_json::json!({ "login": login, "display_name": login, "password": password, "roles": roles }),
+            )
+            .await;
+        assert_eq!(status, 201, "create user {login}: {body}");
+        let (status, cookie) = self.sign_in(login, password).await;
+        assert_eq!(status, 200, "{login} signs in");
+        cookie.expect("a session cookie")
+    }
+
+    /// A request carrying session `cookie`.
+    pub fn with_cookie(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        cookie: &str,
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .header("cookie", cookie)
+    }
+}
+
+impl Admin<'_> {
+    /// A JSON request as the bootstrap admin.
+    pub async fn post_json(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        self.send(self.request(reqwest::Method::POST, path).json(&body))
+            .await
+    }
+
+    pub async fn put(&self, path: &str) -> (u16, serde_json::Value) {
+        self.send(self.request(reqwest::Method::PUT, path)).await
+    }
+
+    pub async fn patch_json(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        self.send(self.request(reqwest::Method::PATCH, path).json(&body))
+            .await
+    }
 }

@@ -1,10 +1,7 @@
 // The one way the admin web talks to the host: JSON requests with the
-// session cookie (or, before user accounts exist, an access token kept for
-// this tab only), and one error type that carries the server's message,
-// code, HTTP status and request id so every page can show them beside the
-// control that caused them.
-
-const TOKEN_KEY = "plinth.token";
+// session cookie (HttpOnly: this code never sees it), and one error type
+// that carries the server's message, code, HTTP status and request id so
+// every page can show them beside the control that caused them.
 
 export class ApiError extends Error {
   constructor(status, code, message, requestId, retryAfter) {
@@ -14,20 +11,6 @@ export class ApiError extends Error {
     this.requestId = requestId;
     this.retryAfter = retryAfter;
   }
-}
-
-export function accessToken() {
-  return sessionStorage.getItem(TOKEN_KEY);
-}
-
-export function setAccessToken(token) {
-  if (token) sessionStorage.setItem(TOKEN_KEY, token);
-  else sessionStorage.removeItem(TOKEN_KEY);
-}
-
-export function authHeaders() {
-  const token = accessToken();
-  return token ? { authorization: `Bearer ${token}` } : {};
 }
 
 // The host's error body is {"error": {code, message, request_id}}; anything
@@ -56,7 +39,7 @@ export async function request(method, path, { body, json, headers } = {}) {
   const init = {
     method,
     credentials: "same-origin",
-    headers: { accept: "application/json", ...authHeaders(), ...headers },
+    headers: { accept: "application/json", ...headers },
   };
   if (json !== undefined) {
     init.body = JSON.stringify(json);
@@ -88,7 +71,6 @@ export function upload(path, file, onProgress) {
     xhr.withCredentials = true;
     xhr.setRequestHeader("content-type", "application/zip");
     xhr.setRequestHeader("accept", "application/json");
-    for (const [k, v] of Object.entries(authHeaders())) xhr.setRequestHeader(k, v);
     xhr.upload.onprogress = (e) => { if (e.lengthComputable) onProgress(e.loaded / e.total); };
     xhr.onload = () => {
       let body = {};

@@ -1,10 +1,8 @@
 // The host's live feed (GET /api/admin/operations/stream, server-sent
-// events), read with fetch so the same code works with the session cookie
-// and with an access token (EventSource cannot send a header). Events are
+// events), read with fetch (not EventSource) so a refusal (401/403) stops
+// the retries instead of reconnecting forever. Events are
 // re-dispatched on `live` as `journal`, `agent` and `resync`; the stream
 // reconnects with back-off when it ends, and says so through `status`.
-
-import { authHeaders } from "./api.js";
 
 export const live = new EventTarget();
 let state = "off";
@@ -36,7 +34,7 @@ export async function connectLive() {
     try {
       const response = await fetch("/api/admin/operations/stream", {
         credentials: "same-origin",
-        headers: { accept: "text/event-stream", ...authHeaders() },
+        headers: { accept: "text/event-stream" },
       });
       if (response.status === 401 || response.status === 403) { setState("off"); return; }
       if (!response.ok || !response.body) throw new Error(`status ${response.status}`);

@@ -3,7 +3,7 @@
 // locked account or too many attempts, then back to the page that was
 // asked for, but only if that is a path on this host (no open redirect).
 
-import { ApiError, errorFrom, get, setAccessToken } from "./api.js";
+import { ApiError, errorFrom } from "./api.js";
 import { errorBox, pending } from "./ui.js";
 
 // `next` if it is a path on this origin, else the shell's front page.
@@ -56,39 +56,10 @@ form.addEventListener("submit", async (e) => {
       return;
     }
     if (response.ok) {
-      setAccessToken(null);
       location.replace(next);
       return;
     }
-    const error = await errorFrom(response);
-    if (response.status === 404 || response.status === 405) {
-      slot.replaceChildren(errorBox({ message: "This host has no user accounts yet: sign in with the admin access token below." }));
-      document.getElementById("token-signin").open = true;
-      return;
-    }
-    slot.replaceChildren(errorBox(explain(error)));
+    slot.replaceChildren(errorBox(explain(await errorFrom(response))));
     form.password.select();
   });
 });
-
-const tokenForm = document.getElementById("token-form");
-const tokenSlot = document.getElementById("token-error");
-tokenForm.addEventListener("submit", async (e) => {
-  e.preventDefault();
-  tokenSlot.replaceChildren();
-  const token = tokenForm.token.value.trim();
-  if (!token) { tokenSlot.replaceChildren(errorBox({ message: "Paste the token first." })); return; }
-  await pending(document.getElementById("token-button"), "Checking…", async () => {
-    setAccessToken(token);
-    try {
-      await get("/api/admin/plugins");
-      location.replace(next);
-    } catch (error) {
-      setAccessToken(null);
-      tokenSlot.replaceChildren(errorBox(error.status === 401
-        ? new ApiError(401, error.code, "That token is not valid on this host.", error.requestId) : error));
-    }
-  });
-});
-
-

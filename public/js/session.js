@@ -1,9 +1,8 @@
-// Who is signed in and what they may do. The host answers GET /api/auth/me
-// with the user and their permission codes; a host without user accounts
-// yet answers 404 there, and then an access token (the bootstrap admin
-// token or a service token) is the only way in and stands for its holder.
+// Who is signed in and what they may do: GET /api/auth/me answers the user
+// and their permission codes (a super-admin holds them all); without a
+// session it answers 401 and the page goes to sign in.
 
-import { ApiError, accessToken, get, post, setAccessToken, signInUrl } from "./api.js";
+import { ApiError, get, post, signInUrl } from "./api.js";
 
 // The permission each admin action needs; the host checks the same codes.
 export const NEEDS = {
@@ -18,8 +17,8 @@ export const NEEDS = {
 };
 
 export class Session {
-  constructor({ login, name, roles, permissions, superAdmin, viaToken }) {
-    Object.assign(this, { login, name, roles, superAdmin, viaToken });
+  constructor({ login, name, roles, permissions, superAdmin }) {
+    Object.assign(this, { login, name, roles, superAdmin });
     this.permissions = new Set(permissions);
   }
 
@@ -29,15 +28,12 @@ export class Session {
 }
 
 function fromMe(me) {
-  const user = me.user || me;
-  const roles = user.roles || me.roles || [];
   return new Session({
-    login: user.login,
-    name: user.display_name || user.login,
-    roles,
-    permissions: me.permissions || user.permissions || [],
-    superAdmin: Boolean(me.super_admin || user.super_admin || roles.includes("super-admin")),
-    viaToken: false,
+    login: me.login,
+    name: me.display_name || me.login,
+    roles: me.roles || [],
+    permissions: me.permissions || [],
+    superAdmin: Boolean(me.super_admin),
   });
 }
 
@@ -46,13 +42,7 @@ export async function currentSession() {
   try {
     return fromMe(await get("/api/auth/me"));
   } catch (e) {
-    if (e instanceof ApiError && e.status === 404 && accessToken()) {
-      // No accounts on this host: the token is checked by using it.
-      await get("/api/admin/plugins");
-      return new Session({ login: "token", name: "Administrator (token)", roles: ["super-admin"], permissions: [], superAdmin: true, viaToken: true });
-    }
-    if (e instanceof ApiError && (e.status === 401 || e.status === 404)) {
-      setAccessToken(null);
+    if (e instanceof ApiError && e.status === 401) {
       location.replace(signInUrl());
       return new Promise(() => {}); // the page is going away
     }
@@ -60,10 +50,7 @@ export async function currentSession() {
   }
 }
 
-export async function signOut(session) {
-  if (!session.viaToken) {
-    try { await post("/api/auth/logout"); } catch { /* signed out either way */ }
-  }
-  setAccessToken(null);
+export async function signOut() {
+  try { await post("/api/auth/logout"); } catch { /* signed out either way */ }
   location.assign("/login.html");
 }

@@ -9,7 +9,7 @@ import { get } from "./api.js";
 import { menuTree } from "./menus.js";
 import { live, connectLive } from "./live.js";
 import { NEEDS, currentSession, signOut } from "./session.js";
-import { badge, errorBox, h } from "./ui.js";
+import { badge, errorBox, h, pending } from "./ui.js";
 import { overviewPage } from "./pages/overview.js";
 import { pluginsPage } from "./pages/plugins.js";
 import { agentPage } from "./pages/agent.js";
@@ -126,7 +126,7 @@ function renderHeader() {
     liveBadge.className = `badge ${tone}`;
     liveBadge.title = "Live progress from the host";
   });
-  const signOutButton = h("button", { type: "button", class: "secondary small", id: "sign-out", onclick: () => signOut(session) }, "Sign out");
+  const signOutButton = h("button", { type: "button", class: "secondary small", id: "sign-out", onclick: (e) => pending(e.target, "Signing out…", signOut) }, "Sign out");
   document.getElementById("user").replaceChildren(
     h("span", { class: "user-name", id: "user-name", title: session.login }, session.name),
     liveBadge, signOutButton);

@@ -112,10 +112,11 @@ pub fn run(args: &[String]) -> Result<()> {
     println!("Plinth demo");
     println!("  vendor status page  http://{vendor_bind}/");
     println!(
-        "  host admin web      {base}/  (sign in with the access token {})",
-        config["admin"]["token"]
+        "  host admin web      {base}/  (sign in as {} / {})",
+        config["admin"]["login"].as_str().unwrap_or("admin"),
+        config["admin"]["password"]
             .as_str()
-            .unwrap_or("dev-admin-token")
+            .unwrap_or("dev-admin-password")
     );
     println!(
         "  agent state         {base}/api/admin/agent  (bearer: admin.token from config.json)"

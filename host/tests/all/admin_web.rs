@@ -12,11 +12,22 @@ use crate::browser::Browser;
 use crate::support::{ServeProcess, built_plugins, package, stage_plugin, write_process_config};
 use crate::vendor_process::VendorProcess;
 
-const TOKEN: &str = "admin-web-test-token";
+const LOGIN: &str = "admin";
+const PASSWORD: &str = "web-test-Passw0rd";
 
-/// A `plinth serve` process on SQLite in `dir`, with goods 1.0.0 installed
-/// when `with_goods`, and `vendor` merged into its config.
+/// A `plinth serve` process on SQLite in `dir`, its seeded administrator
+/// [`LOGIN`] / [`PASSWORD`], with goods 1.0.0 installed when `with_goods`,
+/// and `vendor` merged into its config.
 async fn serve(dir: &Path, with_goods: bool, vendor: Option<Value>) -> ServeProcess {
+    serve_with(dir, with_goods, vendor, json!({})).await
+}
+
+async fn serve_with(
+    dir: &Path,
+    with_goods: bool,
+    vendor: Option<Value>,
+    sign_in: Value,
+) -> ServeProcess {
     let plugins = if with_goods {
         stage_plugin(&dir.join("data"), "goods", "1.0.0");
         json!([{ "name": "goods", "version": "1.0.0" }])
@@ -26,7 +37,7 @@ async fn serve(dir: &Path, with_goods: bool, vendor: Option<Value>) -> ServeProc
     let path = write_process_config(dir, plugins);
     let mut config: Value =
         serde_json::from_slice(&std::fs::read(&path).expect("config")).expect("config JSON");
-    config["admin"] = json!({ "token": TOKEN });
+    config["admin"] = json!({ "login": LOGIN, "password": PASSWORD, "sign_in": sign_in });
     if let Some(vendor) = vendor {
         config["vendor"] = vendor;
     }
@@ -40,17 +51,21 @@ async fn serve(dir: &Path, with_goods: bool, vendor: Option<Value>) -> ServeProc
     .await
 }
 
-/// Signs in on the sign-in page the shell sent us to, with the admin token.
-async fn sign_in(page: &crate::browser::Page<'_>) {
+/// Types `login` and `password` into the sign-in page and submits.
+async fn submit_sign_in(page: &crate::browser::Page<'_>, login: &str, password: &str) {
     page.wait_for(
         "the sign-in page",
-        "location.pathname === '/login.html' && document.querySelector('#token-form')",
+        "location.pathname === '/login.html' && document.querySelector('#login-form')",
     )
     .await;
-    page.eval("document.getElementById('token-signin').open = true")
-        .await;
-    page.fill("#token", TOKEN).await;
-    page.click("#token-button").await;
+    page.fill("#login", login).await;
+    page.fill("#password", password).await;
+    page.click("#login-button").await;
+}
+
+/// Signs in as the administrator on the sign-in page the shell sent us to.
+async fn sign_in(page: &crate::browser::Page<'_>) {
+    submit_sign_in(page, LOGIN, PASSWORD).await;
     page.wait_for(
         "the shell",
         "location.pathname === '/' && document.querySelector('#user-name')",
@@ -73,27 +88,27 @@ async fn signing_in_shows_the_goods_menu_and_opens_its_page_in_the_shell() {
         "location.pathname === '/login.html'",
     )
     .await;
-    let next = page
-        .eval("new URLSearchParams(location.search).get('next')")
-        .await;
-    assert_eq!(next, json!("/#/p/goods/"));
+    // Where we were going travels with us (in `next`, or as the fragment
+    // the browser keeps across the host's redirect).
+    assert_eq!(
+        page.eval("decodeURIComponent(location.search + location.hash).includes('/p/goods/')")
+            .await,
+        json!(true)
+    );
     page.screenshot("login").await;
 
-    // A wrong token gets the host's refusal, beside the form.
-    page.eval("document.getElementById('token-signin').open = true")
-        .await;
-    page.fill("#token", "not-the-token").await;
-    page.click("#token-button").await;
-    let refusal = page.text("#token-error .alert").await;
-    assert!(refusal.contains("not valid"), "{refusal}");
+    // A wrong password gets the host's refusal, beside the form, with its
+    // request id.
+    submit_sign_in(&page, LOGIN, "not-the-password").await;
+    let refusal = page.text("#login-error .alert").await;
+    assert!(refusal.contains("wrong login or password"), "{refusal}");
     assert!(
         refusal.contains("request id"),
         "the request id is shown: {refusal}"
     );
     page.screenshot("login-refused").await;
 
-    page.fill("#token", TOKEN).await;
-    page.click("#token-button").await;
+    submit_sign_in(&page, LOGIN, PASSWORD).await;
     // Back where we were going: the goods page inside the shell.
     let menu = page.text("nav a[data-menu='goods/goods']").await;
     assert_eq!(menu, "Goods");
@@ -164,7 +179,7 @@ async fn signing_in_shows_the_goods_menu_and_opens_its_page_in_the_shell() {
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     page.screenshot("nav-390").await;
 
-    // Signing out forgets the token: the shell sends us to sign in again.
+    // Signing out ends the session: the shell sends us to sign in again.
     page.size(1280, 800).await;
     page.click("#sign-out").await;
     page.wait_for("the sign-in page", "location.pathname === '/login.html'")
@@ -195,6 +210,44 @@ async fn signing_in_shows_the_goods_menu_and_opens_its_page_in_the_shell() {
         page.wait_for("signed out", "location.pathname === '/login.html'")
             .await;
     }
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn a_locked_account_and_a_rate_limited_address_get_their_messages() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let host = serve_with(
+        dir.path(),
+        false,
+        None,
+        json!({ "max_failures": 2, "lockout_secs": 600, "per_ip_per_minute": 5 }),
+    )
+    .await;
+    let browser = Browser::start().await;
+    let page = browser.page().await;
+    page.goto(&host.url("/login.html")).await;
+    for _ in 0..2 {
+        submit_sign_in(&page, LOGIN, "wrong").await;
+        page.text("#login-error .alert").await;
+    }
+    // Locked: even the right password is refused now, and the page says
+    // the account may be locked (the same answer as for an unknown user).
+    submit_sign_in(&page, LOGIN, PASSWORD).await;
+    let locked = page.text("#login-error .alert").await;
+    assert!(locked.contains("locked"), "{locked}");
+    assert_eq!(page.eval("location.pathname").await, json!("/login.html"));
+    page.screenshot("login-locked").await;
+    // Past the per-address limit the host says to wait.
+    let mut limited = String::new();
+    for _ in 0..6 {
+        submit_sign_in(&page, "someone", "wrong").await;
+        limited = page.text("#login-error .alert").await;
+        if limited.contains("too many") {
+            break;
+        }
+    }
+    assert!(limited.contains("too many sign-in attempts"), "{limited}");
+    page.screenshot("login-rate-limited").await;
     host.stop().await;
 }
 

@@ -23,7 +23,8 @@ export function h(tag, attrs = {}, ...children) {
 // and its request id so an operator can find the log lines.
 export function errorBox(error) {
   return h("div", { class: "alert error", role: "alert" },
-    h("strong", {}, error.message),
+    // Server messages start in lower case (they read well after a colon).
+    h("strong", {}, error.message.charAt(0).toUpperCase() + error.message.slice(1)),
     error.requestId ? h("span", { class: "request-id" }, ` request id ${error.requestId}`) : null);
 }
 

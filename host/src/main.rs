@@ -37,6 +37,10 @@ enum Command {
         /// Path to config.json.
         #[arg(long, default_value = "config.json", global = true)]
         config: PathBuf,
+        /// A service token (from `POST /api/admin/tokens`) for talking to a
+        /// running host; without it the bootstrap `admin.token` is used.
+        #[arg(long, env = "PLINTH_TOKEN", global = true, hide_env_values = true)]
+        token: Option<String>,
         #[command(subcommand)]
         verb: PluginVerb,
     },
@@ -98,7 +102,11 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve { config } => serve(config).await,
-            Command::Plugin { config, verb } => plugin(config, verb).await,
+            Command::Plugin {
+                config,
+                token,
+                verb,
+            } => plugin(config, token, verb).await,
         }
     });
     match result {
@@ -128,7 +136,11 @@ fn one_line(error: &anyhow::Error) -> String {
     line.replace('\n', " ")
 }
 
-async fn plugin(config_path: PathBuf, verb: PluginVerb) -> anyhow::Result<()> {
+async fn plugin(
+    config_path: PathBuf,
+    token: Option<String>,
+    verb: PluginVerb,
+) -> anyhow::Result<()> {
     let command = match verb {
         PluginVerb::Pack { dir, out } => PluginCommand::Pack { dir, out },
         PluginVerb::Install { package } => PluginCommand::Host(HostCommand::Install { package }),
@@ -141,11 +153,17 @@ async fn plugin(config_path: PathBuf, verb: PluginVerb) -> anyhow::Result<()> {
             PluginCommand::Host(HostCommand::Remove { name, drop_data })
         }
     };
-    let config = if matches!(command, PluginCommand::Pack { .. }) && !config_path.exists() {
+    let mut config = if matches!(command, PluginCommand::Pack { .. }) && !config_path.exists() {
         Config::from_json_str("{}", Path::new("."), Vec::<(String, String)>::new())?
     } else {
         Config::load(&config_path)?
     };
+    // The remote mode sends `admin.token` as its bearer credential; a
+    // service token takes its place for this one command (the running host
+    // tells the two apart).
+    if let Some(token) = token.filter(|t| !t.is_empty()) {
+        config.admin.token = token;
+    }
     let output = plugin_cli::run(command, config, &config_path).await?;
     println!("{output}");
     Ok(())

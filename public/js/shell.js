@@ -148,7 +148,8 @@ async function start() {
   live.addEventListener("journal", (e) => {
     if (["done", "failed", "recovered"].includes(e.detail.step)) renderNav();
   });
-  if (session.can(NEEDS.viewPlugins) || session.can(NEEDS.viewAgent)) connectLive();
+  // The stream needs plugins.view (agent events also need agent.view).
+  if (session.can(NEEDS.viewPlugins)) connectLive();
 }
 
 start();

@@ -10,6 +10,7 @@ mod bench;
 mod build_plugins;
 mod demo;
 mod fanout;
+mod openapi_check;
 mod test_cmd;
 mod util;
 mod vendor_cli;
@@ -33,6 +34,10 @@ const COMMANDS: &[(&str, &str)] = &[
         "one vendor server, N simulated agents (default 1000 and 10000): memory and push fan-out time",
     ),
     (
+        "openapi-check",
+        "run schemathesis --checks all against a test host's /api/openapi.json (under 2 minutes)",
+    ),
+    (
         "bench",
         "measure plugin routes against native axum and wasmtime serve; writes docs/BENCHMARKS.md",
     ),
@@ -49,6 +54,7 @@ fn main() -> ExitCode {
         "demo" => demo::run(rest),
         "test" => test_cmd::run(rest),
         "bench" => bench::run(rest),
+        "openapi-check" => openapi_check::run(rest),
         "bench-fanout" => fanout::run(rest),
         "help" | "-h" | "--help" => {
             print_help();

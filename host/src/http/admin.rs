@@ -1,37 +1,120 @@
 //! `/api/admin/…`: the operator's API for plugin operations, the same
-//! operations as `plinth plugin …` on the command line. Protected by the
-//! bearer token `admin.token` from config.json until users and roles exist.
+//! operations as `plinth plugin …` on the command line. Every route needs
+//! a named host permission ([`permission_for`], enforced by [`gate`]); users,
+//! roles, grants and service tokens are managed in `accounts_admin.rs`.
 //!
 //! Described in the OpenAPI document at `/api/openapi.json`.
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, Request, State};
-use axum::http::StatusCode;
+use axum::extract::{MatchedPath, Path, Query, Request, State};
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use std::sync::Arc;
 
+use super::authn::ClientIp;
 use super::{ApiError, AppState};
+use crate::accounts::audit;
 use crate::agent::AgentSnapshot;
-use crate::caller::Caller;
+use crate::caller::{Caller, CallerKind};
 use crate::db::store;
 use crate::install::{self, InstallError, InstallMode, OperationReport, PluginRow};
 
-/// Refuses requests that carry no caller ([`super::authn`] found no valid
-/// credential).
-pub async fn require_caller(request: Request, next: Next) -> Response {
-    if request.extensions().get::<Arc<Caller>>().is_some() {
-        return next.run(request).await;
+/// The host permission each admin route needs, by method and route
+/// pattern (below `/api/admin`). A route missing here is refused to
+/// everyone, so a new route cannot open by accident.
+pub fn permission_for(method: &Method, route: &str) -> Option<&'static str> {
+    let read = matches!(*method, Method::GET | Method::HEAD);
+    Some(match route {
+        "/plugins" | "/plugins/{name}" | "/journal" | "/operations/stream" if read => {
+            "plugins.view"
+        }
+        "/plugins" | "/plugins/{name}/upgrade" => "plugins.install",
+        "/plugins/{name}/rollback" => "plugins.rollback",
+        "/plugins/{name}" => "plugins.remove",
+        "/plugins/{name}/enable" | "/plugins/{name}/disable" => "plugins.enable",
+        "/agent" => "agent.view",
+        "/agent/reconnect" => "agent.manage",
+        "/audit" => "audit.view",
+        "/roles" if read => "roles.manage",
+        r if r.starts_with("/users") => "users.manage",
+        r if r.starts_with("/roles") => "roles.manage",
+        r if r.starts_with("/tokens") => "tokens.manage",
+        _ => return None,
+    })
+}
+
+/// Lets a request through only with a caller holding the route's
+/// permission (401 without a caller, 403 without the code), and records
+/// in the audit log every change made through the admin API and every use
+/// of a service token.
+pub async fn gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(caller) = request.extensions().get::<Arc<Caller>>().cloned() else {
+        return super::auth::unauthorized().into_response();
+    };
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().trim_start_matches("/api/admin").to_owned())
+        .unwrap_or_default();
+    let method = request.method().clone();
+    let Some(code) = permission_for(&method, &route) else {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("no permission covers {method} /api/admin{route}; it is refused"),
+        )
+        .into_response();
+    };
+    if !caller.has(code) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "this needs the permission {code}, which {} does not hold; ask an administrator",
+                caller.login
+            ),
+        )
+        .into_response();
     }
-    ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-        "send the admin token from config.json as `Authorization: Bearer <token>`",
-    )
-    .into_response()
+    let ip = request
+        .extensions()
+        .get::<ClientIp>()
+        .map(|ip| ip.0.clone())
+        .unwrap_or_default();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    let writes = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if writes || caller.kind == CallerKind::ServiceToken {
+        if let Ok(host) = state.host() {
+            let status = response.status();
+            let outcome = if status.is_success() {
+                "ok"
+            } else if status.is_client_error() {
+                "refused"
+            } else {
+                "failed"
+            };
+            let detail = format!("{method} {path} -> {}", status.as_u16());
+            audit::record(
+                &host.db,
+                Some(&caller),
+                None,
+                audit::Event {
+                    action: code,
+                    target: &path,
+                    outcome,
+                    ip: &ip,
+                    detail: &detail,
+                },
+            )
+            .await;
+        }
+    }
+    response
 }
 
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<PluginRow>>, ApiError> {
@@ -246,3 +329,42 @@ pub async fn openapi() -> impl IntoResponse {
 }
 
 pub const OPENAPI: &str = include_str!("openapi.json");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every admin operation in the OpenAPI document names the permission
+    /// the gate asks for, and declares the 401 and 403 the gate answers.
+    #[test]
+    fn the_openapi_document_names_each_admin_permission() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).expect("openapi.json is JSON");
+        let mut seen = 0;
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            let Some(route) = path.strip_prefix("/api/admin") else {
+                continue;
+            };
+            for (method, op) in item.as_object().expect("path item") {
+                if method == "parameters" {
+                    continue;
+                }
+                let m = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+                let code = permission_for(&m, route)
+                    .unwrap_or_else(|| panic!("{method} {path} has no permission"));
+                let summary = op["summary"].as_str().unwrap_or_default();
+                assert!(
+                    summary.contains(&format!("(needs {code})")),
+                    "{method} {path}: {summary:?} should say it needs {code}"
+                );
+                for status in ["401", "403"] {
+                    assert!(
+                        op["responses"].get(status).is_some(),
+                        "{method} {path} does not declare {status}"
+                    );
+                }
+                seen += 1;
+            }
+        }
+        assert!(seen > 20, "only {seen} admin operations described");
+    }
+}

@@ -162,6 +162,19 @@ pub fn sign_in_redirect(uri: &Uri) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
 }
 
+/// Before the static files: a browser asking for a page (a path ending in
+/// `/` or `.html`, other than the sign-in page itself) without a caller is
+/// sent to sign in. Scripts, styles and images stay public, since the
+/// sign-in page needs them.
+pub async fn pages_need_sign_in(request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let page = (path.ends_with('/') || path.ends_with(".html")) && path != "/login.html";
+    if page && request.extensions().get::<Arc<Caller>>().is_none() && wants_sign_in_page(&request) {
+        return sign_in_redirect(request.uri());
+    }
+    next.run(request).await
+}
+
 /// Whether a request without a caller should be sent to the sign-in page
 /// rather than answered 401: a browser (`Accept: text/html`) getting a page.
 pub fn wants_sign_in_page(request: &Request) -> bool {

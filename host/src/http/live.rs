@@ -12,6 +12,9 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use axum::Extension;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
@@ -19,31 +22,49 @@ use futures::StreamExt;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::{ApiError, AppState};
+use crate::caller::Caller;
 
+/// The admin gate let the caller in with `plugins.view`; the agent's
+/// state is theirs only with `agent.view` too.
 pub async fn stream(
     State(state): State<AppState>,
+    Extension(caller): Extension<Arc<Caller>>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let host = state.host()?;
     let agent = state.agent()?;
+    let sees_agent = caller.has("agent.view");
     // Subscribe before taking the snapshot, so no change falls between.
     let (events, closed) = host.live.subscribe();
-    let first = Event::default()
-        .event("agent")
-        .json_data(agent.snapshot())
-        .unwrap_or_else(|_| Event::default().event("resync").data("{}"));
-    let rest = futures::stream::unfold((events, closed), |(mut events, mut closed)| async move {
-        let event = tokio::select! {
-            received = events.recv() => match received {
-                Ok(event) => Event::default().event(event.kind).data(&*event.data),
-                Err(RecvError::Lagged(missed)) => Event::default()
-                    .event("resync")
-                    .data(format!("{{\"missed\":{missed}}}")),
-                Err(RecvError::Closed) => return None,
-            },
-            _ = closed.wait_for(|closed| *closed) => return None,
-        };
-        Some((Ok(event), (events, closed)))
-    });
+    let first = if sees_agent {
+        Event::default().event("agent").json_data(agent.snapshot())
+    } else {
+        Event::default()
+            .event("agent")
+            .json_data(serde_json::json!({}))
+    }
+    .unwrap_or_else(|_| Event::default().event("resync").data("{}"));
+    let rest = futures::stream::unfold(
+        (events, closed),
+        move |(mut events, mut closed)| async move {
+            let event = loop {
+                let event = tokio::select! {
+                    received = events.recv() => received,
+                    _ = closed.wait_for(|closed| *closed) => return None,
+                };
+                match event {
+                    Ok(event) if event.kind == "agent" && !sees_agent => continue,
+                    Ok(event) => break Event::default().event(event.kind).data(&*event.data),
+                    Err(RecvError::Lagged(missed)) => {
+                        break Event::default()
+                            .event("resync")
+                            .data(format!("{{\"missed\":{missed}}}"));
+                    }
+                    Err(RecvError::Closed) => return None,
+                }
+            };
+            Some((Ok(event), (events, closed)))
+        },
+    );
     let stream = futures::stream::once(async move { Ok(first) }).chain(rest);
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

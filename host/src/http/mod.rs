@@ -19,6 +19,7 @@
 //! This layer adapts requests to the runtime and back; it holds no plugin
 //! logic of its own.
 
+mod accounts_admin;
 pub mod admin;
 mod api;
 mod auth;
@@ -143,6 +144,38 @@ impl AppState {
 /// Largest package the admin API accepts (the package reader's own limit).
 const PACKAGE_LIMIT: usize = 128 * 1024 * 1024;
 
+/// `/api/admin/…` for users, roles, grants, service tokens and the audit log.
+fn accounts_routes() -> Router<AppState> {
+    use accounts_admin as a;
+    use axum::routing::{delete, put};
+    Router::new()
+        .route("/users", get(a::list_users).post(a::create_user))
+        .route(
+            "/users/{login}",
+            get(a::get_user)
+                .patch(a::update_user)
+                .delete(a::delete_user),
+        )
+        .route(
+            "/users/{login}/sign-out",
+            axum::routing::post(a::sign_out_user),
+        )
+        .route(
+            "/users/{login}/roles/{role}",
+            put(a::add_user_role).delete(a::remove_user_role),
+        )
+        .route("/roles", get(a::list_roles).post(a::create_role))
+        .route("/roles/{name}", delete(a::delete_role))
+        .route("/roles/{name}/grants", get(a::role_grants))
+        .route(
+            "/roles/{name}/grants/{permission}",
+            put(a::grant).delete(a::revoke),
+        )
+        .route("/tokens", get(a::list_tokens).post(a::create_token))
+        .route("/tokens/{name}", delete(a::revoke_token))
+        .route("/audit", get(a::audit))
+}
+
 /// The host's router.
 pub fn app(state: AppState) -> Router {
     let body_limit = state.config().server.body_limit_bytes;
@@ -172,9 +205,13 @@ pub fn app(state: AppState) -> Router {
             "/agent/reconnect",
             axum::routing::post(admin::agent_reconnect),
         )
+        .merge(accounts_routes())
         // Packages are larger than ordinary request bodies.
         .layer(DefaultBodyLimit::max(PACKAGE_LIMIT))
-        .layer(axum::middleware::from_fn(admin::require_caller));
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admin::gate,
+        ));
     let public = ServeDir::new(&state.config().public_dir).append_index_html_on_directories(true);
     Router::new()
         .route("/healthz", get(health::healthz))
@@ -191,11 +228,15 @@ pub fn app(state: AppState) -> Router {
             axum::routing::post(auth::change_password),
         )
         .nest("/api/admin", admin)
-        .fallback_service(public)
+        .fallback_service(tower::Layer::layer(
+            &axum::middleware::from_fn(authn::pages_need_sign_in),
+            public,
+        ))
         // One `layer` call: each call boxes every route once more, which is
         // paid per request. Request ids (with the panic guard) outermost.
         .layer((
             request_id::RequestIdLayer,
+            axum::middleware::from_fn(error::json_refusals),
             DefaultBodyLimit::max(body_limit),
             axum::middleware::from_fn_with_state(state.clone(), authn::identify),
         ))

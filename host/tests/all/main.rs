@@ -6,6 +6,7 @@ mod support;
 mod vendor_process;
 mod vendor_standin;
 
+mod admin_api_permissions;
 mod admin_web;
 mod agent_hostile_vendor;
 mod agent_verification;
@@ -24,6 +25,7 @@ mod plugin_cli;
 mod plugin_isolation;
 mod plugin_sql_scope;
 mod plugin_sql_walls;
+mod sign_in_limits;
 mod sign_in_sessions;
 mod stored_manifest;
 mod tasks_events_kv;

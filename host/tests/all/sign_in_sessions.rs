@@ -277,3 +277,45 @@ async fn a_cross_site_state_change_is_refused() {
     assert_eq!(out.status(), 204);
     host.stop().await;
 }
+
+/// Needs the permission check before a plugin runs (perms' part of issue
+/// 10); without it `/p/hello/` is open and the first assertion fails.
+#[tokio::test]
+async fn a_plugin_route_refuses_anonymous_and_signed_out_callers() {
+    for db in all_dbs().await {
+        let data = tempfile::tempdir().expect("temp dir");
+        let host = TestHost::start(test_config(&db, data.path(), &[("hello", "0.1.0")]))
+            .await
+            .expect("start");
+        let kind = db.kind;
+        assert_eq!(
+            host.get("/p/hello/").await.status(),
+            401,
+            "{kind}: anonymous"
+        );
+        let cookie = host.sign_in_admin().await;
+        let served = host
+            .with_cookie(Method::GET, "/p/hello/", &cookie)
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(
+            served.status(),
+            200,
+            "{kind}: the super-admin is let through"
+        );
+        let out = host
+            .with_cookie(Method::POST, "/api/auth/logout", &cookie)
+            .send()
+            .await
+            .expect("logout");
+        assert_eq!(out.status(), 204);
+        let refused = host
+            .with_cookie(Method::GET, "/p/hello/", &cookie)
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(refused.status(), 401, "{kind}: a signed-out session");
+        host.stop().await;
+    }
+}

@@ -1,0 +1,543 @@
+//! `/api/admin/users|roles|tokens|audit`: managing who may do what. Every
+//! change bumps the grants generation, so cached callers are rebuilt on
+//! their next request (a disabled user or a revoked token is refused at
+//! once). The gate in `admin.rs` checks the permission and audits the call.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::auth::db_error;
+use super::{ApiError, AppState};
+use crate::accounts::{self, SUPER_ADMIN_ROLE, new_secret, password, secret_hash};
+use crate::db::accounts as store;
+use crate::db::accounts::{AuditEntry, AuditFilter, RoleGrant, RoleRow, ServiceTokenRow, UserRow};
+
+/// A user as the admin API shows it (never the password hash).
+#[derive(Debug, Serialize)]
+pub struct UserView {
+    id: i64,
+    login: String,
+    display_name: String,
+    disabled: bool,
+    locked_until: i64,
+    roles: Vec<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+fn json_body<T>(body: Result<Json<T>, JsonRejection>, shape: &str) -> Result<T, ApiError> {
+    body.map(|Json(b)| b).map_err(|r| {
+        ApiError::bad_request(format!(
+            "send a JSON object {shape} with Content-Type: application/json ({})",
+            r.body_text()
+        ))
+    })
+}
+
+async fn view(state: &AppState, user: UserRow) -> Result<UserView, ApiError> {
+    let host = state.host()?;
+    let roles = store::user_roles(&host.db, user.id)
+        .await
+        .map_err(db_error)?;
+    Ok(UserView {
+        id: user.id,
+        login: user.login,
+        display_name: user.display_name,
+        disabled: user.disabled,
+        locked_until: user.locked_until,
+        roles,
+        created_at: user.created_at,
+        updated_at: user.updated_at,
+    })
+}
+
+async fn find_user(state: &AppState, login: &str) -> Result<UserRow, ApiError> {
+    let host = state.host()?;
+    store::user_by_login(&host.db, login)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| ApiError::not_found(format!("there is no user {login:?}")))
+}
+
+async fn find_role(state: &AppState, name: &str) -> Result<RoleRow, ApiError> {
+    let host = state.host()?;
+    store::role(&host.db, name)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| ApiError::not_found(format!("there is no role {name:?}")))
+}
+
+/// Logins, role names and token names: 1 to 64 of `a-z 0-9 . _ -`.
+fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-@".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "{what} {name:?} must be 1 to 64 characters of a-z, 0-9, '.', '_', '-' or '@'"
+        )))
+    }
+}
+
+pub async fn list_users(State(state): State<AppState>) -> Result<Json<Vec<UserView>>, ApiError> {
+    let host = state.host()?;
+    let mut out = Vec::new();
+    for user in store::users(&host.db).await.map_err(db_error)? {
+        out.push(view(&state, user).await?);
+    }
+    Ok(Json(out))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    login: String,
+    #[serde(default)]
+    display_name: Option<String>,
+    password: String,
+    #[serde(default)]
+    roles: Vec<String>,
+}
+
+pub async fn create_user(
+    State(state): State<AppState>,
+    body: Result<Json<NewUser>, JsonRejection>,
+) -> Result<(StatusCode, Json<UserView>), ApiError> {
+    let body = json_body(
+        body,
+        r#"{"login", "password", "display_name"?, "roles"?: [..]}"#,
+    )?;
+    check_name("login", &body.login)?;
+    password::check_policy(&body.password).map_err(ApiError::bad_request)?;
+    let host = state.host()?;
+    for role in &body.roles {
+        find_role(&state, role).await?;
+    }
+    let hash = password::hash(&body.password).await.map_err(db_error)?;
+    let display = body.display_name.as_deref().unwrap_or(&body.login);
+    let user = store::insert_user(&host.db, &body.login, display, &hash)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!("the login {:?} is taken", body.login),
+            )
+        })?;
+    for role in &body.roles {
+        store::add_user_role(&host.db, user.id, role)
+            .await
+            .map_err(db_error)?;
+    }
+    host.grants.bump();
+    Ok((StatusCode::CREATED, Json(view(&state, user).await?)))
+}
+
+pub async fn get_user(
+    State(state): State<AppState>,
+    Path(login): Path<String>,
+) -> Result<Json<UserView>, ApiError> {
+    let user = find_user(&state, &login).await?;
+    Ok(Json(view(&state, user).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserChange {
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    disabled: Option<bool>,
+}
+
+/// Changes a user; a new password or disabling ends their sessions.
+pub async fn update_user(
+    State(state): State<AppState>,
+    Path(login): Path<String>,
+    body: Result<Json<UserChange>, JsonRejection>,
+) -> Result<Json<UserView>, ApiError> {
+    let body = json_body(body, r#"{"display_name"?, "password"?, "disabled"?}"#)?;
+    let user = find_user(&state, &login).await?;
+    let host = state.host()?;
+    if let Some(password) = &body.password {
+        password::check_policy(password).map_err(ApiError::bad_request)?;
+        let hash = password::hash(password).await.map_err(db_error)?;
+        store::set_password(&host.db, user.id, &hash)
+            .await
+            .map_err(db_error)?;
+    }
+    if let Some(name) = &body.display_name {
+        if name.trim().is_empty() || name.chars().count() > 200 {
+            return Err(ApiError::bad_request(
+                "display_name must be 1 to 200 characters",
+            ));
+        }
+        store::set_display_name(&host.db, user.id, name)
+            .await
+            .map_err(db_error)?;
+    }
+    if let Some(disabled) = body.disabled {
+        store::set_disabled(&host.db, user.id, disabled)
+            .await
+            .map_err(db_error)?;
+    }
+    host.grants.bump();
+    Ok(Json(view(&state, find_user(&state, &login).await?).await?))
+}
+
+pub async fn delete_user(
+    State(state): State<AppState>,
+    Path(login): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let user = find_user(&state, &login).await?;
+    let host = state.host()?;
+    store::delete_user(&host.db, user.id)
+        .await
+        .map_err(db_error)?;
+    host.grants.bump();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// "Sign out everywhere": every session of the user ends.
+pub async fn sign_out_user(
+    State(state): State<AppState>,
+    Path(login): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let user = find_user(&state, &login).await?;
+    let host = state.host()?;
+    store::bump_token_version(&host.db, user.id)
+        .await
+        .map_err(db_error)?;
+    host.grants.bump();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn add_user_role(
+    State(state): State<AppState>,
+    Path((login, role)): Path<(String, String)>,
+) -> Result<Json<UserView>, ApiError> {
+    let user = find_user(&state, &login).await?;
+    find_role(&state, &role).await?;
+    let host = state.host()?;
+    store::add_user_role(&host.db, user.id, &role)
+        .await
+        .map_err(db_error)?;
+    host.grants.bump();
+    Ok(Json(view(&state, user).await?))
+}
+
+pub async fn remove_user_role(
+    State(state): State<AppState>,
+    Path((login, role)): Path<(String, String)>,
+) -> Result<Json<UserView>, ApiError> {
+    let user = find_user(&state, &login).await?;
+    let host = state.host()?;
+    store::remove_user_role(&host.db, user.id, &role)
+        .await
+        .map_err(db_error)?;
+    host.grants.bump();
+    Ok(Json(view(&state, user).await?))
+}
+
+pub async fn list_roles(State(state): State<AppState>) -> Result<Json<Vec<RoleRow>>, ApiError> {
+    let host = state.host()?;
+    Ok(Json(store::roles(&host.db).await.map_err(db_error)?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewRole {
+    name: String,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    data_scope: Option<String>,
+}
+
+const DATA_SCOPES: &[&str] = &["all", "department", "self", "custom"];
+
+pub async fn create_role(
+    State(state): State<AppState>,
+    body: Result<Json<NewRole>, JsonRejection>,
+) -> Result<(StatusCode, Json<RoleRow>), ApiError> {
+    let body = json_body(body, r#"{"name", "title"?, "data_scope"?}"#)?;
+    check_name("role name", &body.name)?;
+    let scope = body.data_scope.as_deref().unwrap_or("self");
+    if !DATA_SCOPES.contains(&scope) {
+        return Err(ApiError::bad_request(format!(
+            "data_scope {scope:?} must be one of all, department, self, custom"
+        )));
+    }
+    let title = body.title.as_deref().unwrap_or(&body.name);
+    if title.chars().count() > 200 {
+        return Err(ApiError::bad_request(
+            "title must be at most 200 characters",
+        ));
+    }
+    let host = state.host()?;
+    if !store::insert_role(&host.db, &body.name, title, scope, false)
+        .await
+        .map_err(db_error)?
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("the role {:?} exists", body.name),
+        ));
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(find_role(&state, &body.name).await?),
+    ))
+}
+
+pub async fn delete_role(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let role = find_role(&state, &name).await?;
+    if role.builtin {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "builtin_role",
+            format!("the built-in role {name:?} cannot be deleted"),
+        ));
+    }
+    let host = state.host()?;
+    store::delete_role(&host.db, &name)
+        .await
+        .map_err(db_error)?;
+    host.grants.bump();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn role_grants(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<RoleGrant>>, ApiError> {
+    find_role(&state, &name).await?;
+    let host = state.host()?;
+    Ok(Json(
+        store::role_grants(&host.db, &name)
+            .await
+            .map_err(db_error)?,
+    ))
+}
+
+/// Grants a host code (`plugins.install`, …) to a role. Plugin codes are
+/// granted by the plugin's declared defaults on install.
+pub async fn grant(
+    State(state): State<AppState>,
+    Path((name, permission)): Path<(String, String)>,
+) -> Result<Json<Vec<RoleGrant>>, ApiError> {
+    let role = find_role(&state, &name).await?;
+    if role.name == SUPER_ADMIN_ROLE {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "builtin_role",
+            "the super-admin role holds every permission already",
+        ));
+    }
+    if !accounts::is_host_permission(&permission) {
+        return Err(ApiError::bad_request(format!(
+            "{permission:?} is not a host permission (known: {})",
+            accounts::HOST_PERMISSIONS
+                .iter()
+                .map(|(c, _)| *c)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let host = state.host()?;
+    store::grant(&host.db, &name, &permission, "")
+        .await
+        .map_err(db_error)?;
+    host.grants.bump();
+    Ok(Json(
+        store::role_grants(&host.db, &name)
+            .await
+            .map_err(db_error)?,
+    ))
+}
+
+pub async fn revoke(
+    State(state): State<AppState>,
+    Path((name, permission)): Path<(String, String)>,
+) -> Result<Json<Vec<RoleGrant>>, ApiError> {
+    find_role(&state, &name).await?;
+    let host = state.host()?;
+    store::revoke(&host.db, &name, &permission)
+        .await
+        .map_err(db_error)?;
+    host.grants.bump();
+    Ok(Json(
+        store::role_grants(&host.db, &name)
+            .await
+            .map_err(db_error)?,
+    ))
+}
+
+/// A service token as listed (never the token).
+#[derive(Debug, Serialize)]
+pub struct TokenView {
+    #[serde(flatten)]
+    row: ServiceTokenRow,
+    permissions: Vec<String>,
+    /// The token itself: only in the answer that created it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+}
+
+pub async fn list_tokens(State(state): State<AppState>) -> Result<Json<Vec<TokenView>>, ApiError> {
+    let host = state.host()?;
+    let mut out = Vec::new();
+    for row in store::service_tokens(&host.db).await.map_err(db_error)? {
+        let permissions = store::service_token_grants(&host.db, row.id)
+            .await
+            .map_err(db_error)?;
+        out.push(TokenView {
+            row,
+            permissions,
+            token: None,
+        });
+    }
+    Ok(Json(out))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    name: String,
+    permissions: Vec<String>,
+}
+
+/// Creates a service token with its own grants; the token is in this
+/// answer only.
+pub async fn create_token(
+    State(state): State<AppState>,
+    body: Result<Json<NewToken>, JsonRejection>,
+) -> Result<(StatusCode, Json<TokenView>), ApiError> {
+    let body = json_body(body, r#"{"name", "permissions": ["plugins.install", …]}"#)?;
+    check_name("token name", &body.name)?;
+    if let Some(bad) = body
+        .permissions
+        .iter()
+        .find(|p| !accounts::is_host_permission(p))
+    {
+        return Err(ApiError::bad_request(format!(
+            "{bad:?} is not a host permission; a service token holds host permissions only"
+        )));
+    }
+    let host = state.host()?;
+    let secret = new_secret();
+    let row = store::insert_service_token(&host.db, &body.name, &secret_hash(&secret))
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!("a service token named {:?} exists", body.name),
+            )
+        })?;
+    store::set_service_token_grants(&host.db, row.id, &body.permissions)
+        .await
+        .map_err(db_error)?;
+    let permissions = store::service_token_grants(&host.db, row.id)
+        .await
+        .map_err(db_error)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(TokenView {
+            row,
+            permissions,
+            token: Some(secret),
+        }),
+    ))
+}
+
+/// Revokes a service token; it is refused from the next request on.
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let host = state.host()?;
+    let row = store::service_token_by_name(&host.db, &name)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| ApiError::not_found(format!("there is no service token {name:?}")))?;
+    store::revoke_service_token(&host.db, row.id)
+        .await
+        .map_err(db_error)?;
+    host.grants.bump();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    user: Option<String>,
+    action: Option<String>,
+    /// Milliseconds since the epoch, inclusive.
+    since: Option<i64>,
+    /// Milliseconds since the epoch, exclusive.
+    until: Option<i64>,
+    /// Paging: entries older than this id.
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuditPage {
+    entries: Vec<AuditEntry>,
+    /// Pass as `before` for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_before: Option<i64>,
+}
+
+pub async fn audit(
+    State(state): State<AppState>,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<AuditPage>, ApiError> {
+    let Query(query) = query.map_err(|r| {
+        ApiError::bad_request(format!(
+            "audit filters are user, action, since, until, before (ms or ids) and limit ({})",
+            r.body_text()
+        ))
+    })?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request("limit must be between 1 and 1000"));
+    }
+    let host = state.host()?;
+    let entries = store::audit(
+        &host.db,
+        &AuditFilter {
+            actor: query.user,
+            action: query.action,
+            since: query.since,
+            until: query.until,
+            before: query.before,
+            limit,
+        },
+    )
+    .await
+    .map_err(db_error)?;
+    let next_before = (entries.len() as i64 == limit)
+        .then(|| entries.last().map(|e| e.id))
+        .flatten();
+    Ok(Json(AuditPage {
+        entries,
+        next_before,
+    }))
+}

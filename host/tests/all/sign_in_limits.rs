@@ -1,0 +1,80 @@
+//! Sign-in refusals look alike: an unknown login, a wrong password and a
+//! locked account get the same answer. After `max_failures` wrong
+//! passwords the account is locked even for the right one; one address is
+//! limited to `per_ip_per_minute` attempts.
+
+use crate::support::{TestHost, all_dbs, test_config};
+
+#[tokio::test]
+async fn lock_out_and_per_ip_limit_answer_alike_for_unknown_users() {
+    for db in all_dbs().await {
+        let data = tempfile::tempdir().expect("temp dir");
+        let mut config = test_config(&db, data.path(), &[]);
+        config.admin.sign_in.max_failures = 3;
+        config.admin.sign_in.per_ip_per_minute = 12;
+        let host = TestHost::start(config).await.expect("start");
+        let kind = db.kind;
+        let attempt = |login: &'static str, password: &'static str| {
+            let host = &host;
+            async move {
+                let response = host
+                    .client
+                    .post(host.url("/api/auth/login"))
+                    .json(&serde_json::json!({"login": login, "password": password}))
+                    .send()
+                    .await
+                    .expect("answer");
+                let status = response.status().as_u16();
+                let body: serde_json::Value = response.json().await.expect("json");
+                (
+                    status,
+                    body["error"]["code"].clone(),
+                    body["error"]["message"].clone(),
+                )
+            }
+        };
+        let unknown = attempt("nobody", "whatever-password").await;
+        let wrong = attempt("admin", "wrong-password").await;
+        assert_eq!(unknown.0, 401, "{kind}");
+        assert_eq!(
+            unknown, wrong,
+            "{kind}: unknown login and wrong password answer alike"
+        );
+        attempt("admin", "wrong-password").await;
+        attempt("admin", "wrong-password").await; // the third: locked now
+        let locked = attempt("admin", "dev-admin-password").await;
+        assert_eq!(
+            locked, wrong,
+            "{kind}: the right password on a locked account answers alike"
+        );
+
+        // Attempts so far: 5 of 12; the rest of the bucket, then 429, for
+        // known and unknown logins alike.
+        for _ in 0..7 {
+            assert_eq!(
+                attempt("nobody", "whatever-password").await.0,
+                401,
+                "{kind}"
+            );
+        }
+        let limited_unknown = attempt("nobody", "whatever-password").await;
+        let limited_known = attempt("admin", "dev-admin-password").await;
+        assert_eq!(limited_unknown.0, 429, "{kind}");
+        assert_eq!(limited_unknown, limited_known, "{kind}");
+
+        let (_, audit) = host
+            .admin()
+            .get("/audit?action=auth.sign_in&user=admin")
+            .await;
+        let entries = audit["entries"].as_array().expect("entries");
+        assert!(
+            entries.iter().any(|e| e["detail"] == "account locked"),
+            "{kind}: {audit}"
+        );
+        assert!(
+            entries.iter().any(|e| e["detail"] == "wrong password"),
+            "{kind}: {audit}"
+        );
+        host.stop().await;
+    }
+}

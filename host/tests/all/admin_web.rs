@@ -14,6 +14,8 @@ use crate::vendor_process::VendorProcess;
 
 const LOGIN: &str = "admin";
 const PASSWORD: &str = "web-test-Passw0rd";
+/// The bootstrap token, for setting up users through the admin API.
+const TOKEN: &str = "web-test-admin-token";
 
 /// A `plinth serve` process on SQLite in `dir`, its seeded administrator
 /// [`LOGIN`] / [`PASSWORD`], with goods 1.0.0 installed when `with_goods`,
@@ -37,7 +39,8 @@ async fn serve_with(
     let path = write_process_config(dir, plugins);
     let mut config: Value =
         serde_json::from_slice(&std::fs::read(&path).expect("config")).expect("config JSON");
-    config["admin"] = json!({ "login": LOGIN, "password": PASSWORD, "sign_in": sign_in });
+    config["admin"] =
+        json!({ "token": TOKEN, "login": LOGIN, "password": PASSWORD, "sign_in": sign_in });
     if let Some(vendor) = vendor {
         config["vendor"] = vendor;
     }
@@ -248,6 +251,92 @@ async fn a_locked_account_and_a_rate_limited_address_get_their_messages() {
     }
     assert!(limited.contains("too many sign-in attempts"), "{limited}");
     page.screenshot("login-rate-limited").await;
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn a_viewer_sees_no_control_they_cannot_use_and_is_refused_anyway() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let host = serve(dir.path(), true, None).await;
+    let call = |method: reqwest::Method, path: &'static str, body: Option<Value>| {
+        let mut request = reqwest::Client::new()
+            .request(method, host.url(path))
+            .bearer_auth(TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        async move {
+            let response = request.send().await.expect("admin API answers");
+            assert!(
+                response.status().is_success(),
+                "{path}: {}",
+                response.status()
+            );
+        }
+    };
+    call(
+        reqwest::Method::POST,
+        "/api/admin/roles",
+        Some(json!({ "name": "viewer" })),
+    )
+    .await;
+    call(
+        reqwest::Method::PUT,
+        "/api/admin/roles/viewer/grants/plugins.view",
+        None,
+    )
+    .await;
+    call(
+        reqwest::Method::POST,
+        "/api/admin/users",
+        Some(json!({ "login": "vera", "password": "Vera-password-1", "roles": ["viewer"] })),
+    )
+    .await;
+
+    let browser = Browser::start().await;
+    let page = browser.fresh_context_page().await;
+    page.goto(&host.url("/#/plugins")).await;
+    submit_sign_in(&page, "vera", "Vera-password-1").await;
+    page.text("table.plugins tr[data-plugin='goods'] td.version")
+        .await;
+    assert_eq!(page.text("#user-name").await, "vera");
+    let hidden = page
+        .eval(
+            "({ install: !!document.querySelector('#install-form'), \
+               buttons: document.querySelectorAll('button[data-action]').length, \
+               agent: [...document.querySelectorAll('nav a')].some(a => a.textContent === 'Upgrade agent'), \
+               goods: !!document.querySelector(\"nav a[data-menu='goods/goods']\") })",
+        )
+        .await;
+    assert_eq!(
+        hidden,
+        json!({ "install": false, "buttons": 0, "agent": false, "goods": false }),
+        "no install form, no operation buttons, no agent page, no goods menu (goods.view not granted)"
+    );
+    assert_eq!(
+        page.eval("/\\bnull\\b|undefined/.test(document.querySelector('.page').innerText)")
+            .await,
+        json!(false),
+        "no stray null/undefined on the page"
+    );
+    page.screenshot("plugins-viewer").await;
+    // Called anyway from the page, the host refuses.
+    let status = page
+        .eval("fetch('/api/admin/plugins/goods', { method: 'DELETE' }).then(r => r.status)")
+        .await;
+    assert_eq!(status, json!(403));
+
+    // Signed out everywhere by an administrator: the next page load asks
+    // to sign in again.
+    call(
+        reqwest::Method::POST,
+        "/api/admin/users/vera/sign-out",
+        None,
+    )
+    .await;
+    page.reload().await;
+    page.wait_for("the sign-in page", "location.pathname === '/login.html'")
+        .await;
     host.stop().await;
 }
 

@@ -45,7 +45,7 @@ export function pluginsPage(root, session) {
     h("div", { class: "page-head" },
       h("h1", {}, "Plugins"),
       h("p", { class: "muted" }, "What this host runs, what each plugin declares, and what happened to it.")),
-    installCard, operation,
+    ...(installCard ? [installCard] : []), operation,
     h("h2", {}, "Installed"), tableSlot,
     h("div", { class: "section-head" }, h("h2", {}, "History"),
       h("label", { class: "inline" }, "Plugin ",
@@ -171,7 +171,7 @@ export function pluginsPage(root, session) {
             ` Also delete its data: drop every ${p.name} table. This cannot be undone.`)],
         run: (answer) => del(`/api/admin/plugins/${enc}${answer.drop_data ? "?drop_data=true" : ""}`) }) }, "Remove"));
     }
-    return buttons;
+    return buttons.length ? buttons : [h("span", { class: "muted small" }, "view only")];
   }
 
   async function loadTable() {

@@ -41,10 +41,13 @@ struct Entry {
     checked: Instant,
 }
 
+/// A credential's kind and the SHA-256 of its secret.
+type Key = (Credential, [u8; 32]);
+
 /// The cache of resolved callers. Cheap to clone.
 #[derive(Debug, Clone, Default)]
 pub struct CallerCache {
-    entries: Arc<RwLock<HashMap<(Credential, [u8; 32]), Entry>>>,
+    entries: Arc<RwLock<HashMap<Key, Entry>>>,
 }
 
 impl CallerCache {

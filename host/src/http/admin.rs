@@ -88,31 +88,31 @@ pub async fn gate(State(state): State<AppState>, request: Request, next: Next) -
     let path = request.uri().path().to_owned();
     let response = next.run(request).await;
     let writes = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
-    if writes || caller.kind == CallerKind::ServiceToken {
-        if let Ok(host) = state.host() {
-            let status = response.status();
-            let outcome = if status.is_success() {
-                "ok"
-            } else if status.is_client_error() {
-                "refused"
-            } else {
-                "failed"
-            };
-            let detail = format!("{method} {path} -> {}", status.as_u16());
-            audit::record(
-                &host.db,
-                Some(&caller),
-                None,
-                audit::Event {
-                    action: code,
-                    target: &path,
-                    outcome,
-                    ip: &ip,
-                    detail: &detail,
-                },
-            )
-            .await;
-        }
+    if (writes || caller.kind == CallerKind::ServiceToken)
+        && let Ok(host) = state.host()
+    {
+        let status = response.status();
+        let outcome = if status.is_success() {
+            "ok"
+        } else if status.is_client_error() {
+            "refused"
+        } else {
+            "failed"
+        };
+        let detail = format!("{method} {path} -> {}", status.as_u16());
+        audit::record(
+            &host.db,
+            Some(&caller),
+            None,
+            audit::Event {
+                action: code,
+                target: &path,
+                outcome,
+                ip: &ip,
+                detail: &detail,
+            },
+        )
+        .await;
     }
     response
 }

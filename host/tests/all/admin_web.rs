@@ -360,6 +360,19 @@ async fn an_upload_shows_each_install_step_live_then_the_new_version() {
     // Marks this document: if the page reloaded, the mark would be gone.
     page.eval("window.__same_document = true").await;
 
+    // Not a package: the host's refusal shows beside the form, with its
+    // request id, and nothing changed.
+    let not_a_zip = crate::support::repo_root().join("plugins/goods/plugin.toml");
+    page.choose_file("#package-file", &not_a_zip).await;
+    page.click("#install-button").await;
+    let refusal = page.text("#install-error .alert").await;
+    assert!(refusal.contains("request id"), "{refusal}");
+    assert!(
+        page.text("#outcome").await.contains("nothing changed"),
+        "the outcome says nothing changed"
+    );
+    page.screenshot("plugins-install-refused").await;
+
     let zip: PathBuf = built_plugins().join("goods-1.1.0.zip");
     page.choose_file("#package-file", &zip).await;
     page.click("#install-button").await;

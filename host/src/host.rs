@@ -15,6 +15,7 @@ use crate::caller::GrantsGeneration;
 use crate::config::Config;
 use crate::db::Db;
 use crate::events::EventBus;
+use crate::live::LiveFeed;
 use crate::paths::DataDir;
 use crate::registry::PluginRegistry;
 use crate::runtime::outbound::OutboundSettings;
@@ -37,6 +38,8 @@ pub struct Host {
     pub events: EventBus,
     /// Bumped on every change to grants, roles or declared permissions.
     pub grants: GrantsGeneration,
+    /// Journal steps and agent changes, for the admin web to watch.
+    pub live: LiveFeed,
 }
 
 impl Host {

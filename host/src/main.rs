@@ -240,6 +240,7 @@ async fn serve(config_path: PathBuf) -> anyhow::Result<()> {
     // 9. Shutdown.
     shutdown_signal().await;
     tracing::info!("shutting down; finishing requests in flight");
+    host.live.close();
     let _ = stop_tx.send(true);
     if tokio::time::timeout(grace, server).await.is_err() {
         tracing::warn!(

@@ -117,6 +117,7 @@ pub async fn assemble(
         registry: PluginRegistry::new(),
         events,
         grants: Default::default(),
+        live: Default::default(),
         config,
     };
     Ok((host, event_rx))
@@ -140,7 +141,7 @@ pub async fn start(config: Config, config_path: Option<PathBuf>) -> Result<Start
 
     // 7. Background jobs, then the upgrade agent.
     let mut background = Background::start(&host, event_rx).await;
-    let agent = AgentState::new(&host.config.vendor);
+    let agent = AgentState::new(&host.config.vendor, host.live.clone());
     if host.config.vendor.is_enabled() {
         match agent::spawn(host.clone(), agent.clone()) {
             Ok(tasks) => background.adopt(tasks),

@@ -111,7 +111,13 @@ pub fn run(args: &[String]) -> Result<()> {
     println!();
     println!("Plinth demo");
     println!("  vendor status page  http://{vendor_bind}/");
-    println!("  host admin web      {base}/");
+    println!(
+        "  host admin web      {base}/  (sign in as {} / {})",
+        config["admin"]["login"].as_str().unwrap_or("admin"),
+        config["admin"]["password"]
+            .as_str()
+            .unwrap_or("dev-admin-password")
+    );
     println!(
         "  agent state         {base}/api/admin/agent  (bearer: admin.token from config.json)"
     );

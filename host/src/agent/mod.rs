@@ -40,6 +40,7 @@ use tokio::sync::Notify;
 
 use crate::Host;
 use crate::config::VendorConfig;
+use crate::live::LiveFeed;
 
 pub use crate::config::AgentLimits;
 pub use bounded::{FIELD_LIMIT, bounded};
@@ -210,10 +211,12 @@ struct Shared {
     restart: Notify,
     /// The deployment the vendor asked to cancel, checked by the worker.
     cancelled: Mutex<Option<String>>,
+    /// Every change to the snapshot is announced here.
+    feed: LiveFeed,
 }
 
 impl AgentState {
-    pub fn new(vendor: &VendorConfig) -> Self {
+    pub fn new(vendor: &VendorConfig, feed: LiveFeed) -> Self {
         let snapshot = AgentSnapshot {
             enabled: vendor.is_enabled(),
             endpoint: vendor.endpoint.clone(),
@@ -240,6 +243,7 @@ impl AgentState {
                 outbox: Outbox::default(),
                 restart: Notify::new(),
                 cancelled: Mutex::new(None),
+                feed,
             }),
         }
     }
@@ -267,6 +271,9 @@ impl AgentState {
 
     fn update(&self, f: impl FnOnce(&mut AgentSnapshot)) {
         f(&mut self.lock());
+        if self.inner.feed.is_watched() {
+            self.inner.feed.publish("agent", &self.snapshot());
+        }
     }
 
     /// Records an error for the admin view, bounded.

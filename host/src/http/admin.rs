@@ -29,7 +29,9 @@ use crate::install::{self, InstallError, InstallMode, OperationReport, PluginRow
 pub fn permission_for(method: &Method, route: &str) -> Option<&'static str> {
     let read = matches!(*method, Method::GET | Method::HEAD);
     Some(match route {
-        "/plugins" | "/journal" if read => "plugins.view",
+        "/plugins" | "/plugins/{name}" | "/journal" | "/operations/stream" if read => {
+            "plugins.view"
+        }
         "/plugins" | "/plugins/{name}/upgrade" => "plugins.install",
         "/plugins/{name}/rollback" => "plugins.rollback",
         "/plugins/{name}" => "plugins.remove",

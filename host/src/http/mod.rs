@@ -11,7 +11,9 @@
 //!   plugin, the ceiling that `cargo xtask bench` compares plugins with;
 //! - `/api/admin/…`: plugin operations for operators (a caller resolved by
 //!   [`authn`]), see
-//!   [`admin`]; `GET /api/openapi.json` describes the API;
+//!   [`admin`]; `GET /api/admin/operations/stream` streams journal steps
+//!   and agent changes as server-sent events ([`live`]);
+//!   `GET /api/openapi.json` describes the API;
 //! - everything else: static files from `public/` (the admin web shell).
 //!
 //! This layer adapts requests to the runtime and back; it holds no plugin
@@ -25,6 +27,8 @@ mod auth;
 pub mod authn;
 pub mod error;
 mod health;
+mod live;
+mod plugin_details;
 mod plugin_routes;
 mod rate_limit;
 pub mod request_id;
@@ -202,7 +206,10 @@ pub fn app(state: AppState) -> Router {
     let body_limit = state.config().server.body_limit_bytes;
     let admin = Router::new()
         .route("/plugins", get(admin::list).post(admin::install))
-        .route("/plugins/{name}", axum::routing::delete(admin::remove))
+        .route(
+            "/plugins/{name}",
+            get(plugin_details::show).delete(admin::remove),
+        )
         .route(
             "/plugins/{name}/upgrade",
             axum::routing::post(admin::upgrade),
@@ -232,6 +239,7 @@ pub fn app(state: AppState) -> Router {
         .route("/tasks/{plugin}/{task}/runs", get(admin_tasks::runs))
         .route("/journal", get(admin::journal))
         .route("/agent", get(admin::agent))
+        .route("/operations/stream", get(live::stream))
         .route(
             "/agent/reconnect",
             axum::routing::post(admin::agent_reconnect),

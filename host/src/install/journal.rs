@@ -9,6 +9,7 @@
 use sqlx::{AnyConnection, Row};
 
 use crate::db::{Db, DbError, conn_dialect, host_sql, now_ms};
+use crate::live::LiveFeed;
 
 /// What an operation does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,10 +119,13 @@ pub struct InstallJournal {
     pub from_version: Option<String>,
     pub to_version: Option<String>,
     seq: i64,
+    /// Where each step is also announced as it is written.
+    feed: LiveFeed,
 }
 
 impl InstallJournal {
     pub fn new(
+        feed: &LiveFeed,
         plugin: &str,
         operation: Operation,
         from_version: Option<String>,
@@ -135,11 +139,12 @@ impl InstallJournal {
             from_version,
             to_version,
             seq: 0,
+            feed: feed.clone(),
         }
     }
 
     /// Continues an operation found in the journal (after a restart).
-    pub fn resume(last: &JournalEntry) -> Self {
+    pub fn resume(feed: &LiveFeed, last: &JournalEntry) -> Self {
         let operation = [
             Operation::Install,
             Operation::Upgrade,
@@ -158,6 +163,7 @@ impl InstallJournal {
             from_version: last.from_version.clone(),
             to_version: last.to_version.clone(),
             seq: last.seq,
+            feed: feed.clone(),
         }
     }
 
@@ -187,6 +193,7 @@ impl InstallJournal {
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         );
         let message = message.map(|m| m.chars().take(2000).collect::<String>());
+        let at = now_ms();
         sqlx::query(&sql)
             .bind(&self.op_id)
             .bind(self.seq)
@@ -195,10 +202,28 @@ impl InstallJournal {
             .bind(self.from_version.clone())
             .bind(self.to_version.clone())
             .bind(step.as_str())
-            .bind(message)
-            .bind(now_ms())
+            .bind(message.clone())
+            .bind(at)
             .execute(&mut *conn)
             .await?;
+        // `committed` is announced before its transaction commits; should
+        // the commit fail, the `failed` step that follows says so.
+        if self.feed.is_watched() {
+            self.feed.publish(
+                "journal",
+                &JournalEntry {
+                    op_id: self.op_id.clone(),
+                    seq: self.seq,
+                    plugin: self.plugin.clone(),
+                    operation: self.operation.as_str().to_owned(),
+                    from_version: self.from_version.clone(),
+                    to_version: self.to_version.clone(),
+                    step: step.as_str().to_owned(),
+                    message,
+                    at,
+                },
+            );
+        }
         // `committed` is written inside the install transaction; its fault
         // point is after the commit, where the callers put it.
         if step != Step::Committed {

@@ -90,6 +90,7 @@ pub async fn install_package(
     check_neighbours(host, &manifest).await?;
 
     let mut journal = InstallJournal::new(
+        &host.live,
         &name,
         operation,
         current.as_ref().map(|c| c.version.clone()),
@@ -504,6 +505,7 @@ pub async fn rollback(
     let dir_path = host.data.plugin_version(name, &previous);
     let dir = PluginDir::open(&dir_path)?;
     let mut journal = InstallJournal::new(
+        &host.live,
         name,
         Operation::Rollback,
         Some(current.version.clone()),
@@ -573,6 +575,7 @@ pub async fn set_enabled(
         Operation::Disable
     };
     let mut journal = InstallJournal::new(
+        &host.live,
         name,
         operation,
         Some(current.version.clone()),
@@ -632,8 +635,13 @@ pub async fn remove(
     } else {
         None
     };
-    let mut journal =
-        InstallJournal::new(name, Operation::Remove, Some(current.version.clone()), None);
+    let mut journal = InstallJournal::new(
+        &host.live,
+        name,
+        Operation::Remove,
+        Some(current.version.clone()),
+        None,
+    );
     journal
         .step(
             &host.db,

@@ -133,6 +133,7 @@ async fn adopt(host: &Host, entry: &PluginEntry) -> Result<(), InstallError> {
     }
     check_host_api(&dir.manifest)?;
     let mut journal = InstallJournal::new(
+        &host.live,
         &entry.name,
         Operation::Install,
         None,
@@ -191,7 +192,7 @@ pub async fn recover(host: &Host, guard: &OperationGuard) -> Result<Vec<String>,
                 last.step, last.operation
             )
         };
-        let mut journal = InstallJournal::resume(&last);
+        let mut journal = InstallJournal::resume(&host.live, &last);
         journal
             .step(&host.db, Step::Recovered, Some(&message))
             .await?;

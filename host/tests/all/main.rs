@@ -1,11 +1,13 @@
 //! Integration tests of the host, one module per capability. They form one
 //! test binary so wasmtime is linked once.
 
+mod browser;
 mod support;
 mod vendor_process;
 mod vendor_standin;
 
 mod admin_api_permissions;
+mod admin_web;
 mod agent_hostile_vendor;
 mod agent_verification;
 mod audit_log;

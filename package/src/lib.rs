@@ -27,6 +27,9 @@
 //!   `cancel`, `error`) and the paths both sides agree on.
 //! * [`vendor_endpoint`]: the `ws://`/`wss://` endpoint a host's agent
 //!   connects to, parsed once for the config check and the agent.
+//! * [`settings`]: typed `[[settings]]` and the check of a value against
+//!   its declaration; [`plugin_files`]: the plugin file-name rule, the
+//!   files quota and `[[uploads]]`.
 //! * [`db_url`]: database URLs with their password hidden, for the host's
 //!   and the vendor server's logs and messages.
 //!
@@ -38,7 +41,9 @@ pub mod archive;
 pub mod db_url;
 pub mod deployment;
 pub mod manifest;
+pub mod plugin_files;
 pub mod protocol;
+pub mod settings;
 pub mod vendor_endpoint;
 
 pub use archive::{Limits, PackageError, Unpacked, pack_dir, read_manifest, sha256_hex, unpack};

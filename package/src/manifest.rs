@@ -16,6 +16,9 @@ use std::str::FromStr;
 use semver::{Version, VersionReq};
 use serde::{Deserialize, Serialize};
 
+use crate::plugin_files::{DEFAULT_FILES_QUOTA_MB, Upload, validate_quota, validate_uploads};
+use crate::settings::{SettingSpec, validate_settings};
+
 /// Table prefixes a plugin may never have: they would reach the database's
 /// own catalog or the host's tables.
 pub const RESERVED_TABLE_PREFIXES: &[&str] = &["sqlite_", "pg_", "plinth_"];
@@ -72,6 +75,12 @@ pub struct Manifest {
     pub tasks: Vec<Task>,
     #[serde(default)]
     pub events: Events,
+    /// Typed settings the operator fills in (`crate::settings`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<SettingSpec>,
+    /// Routes whose body the host stores as a file (`crate::plugin_files`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uploads: Vec<Upload>,
 }
 
 /// What the plugin may reach outside its own code.
@@ -83,6 +92,13 @@ pub struct Capabilities {
     /// Host names (optionally with `:port`) the plugin may call.
     #[serde(default)]
     pub outbound_hosts: Vec<String>,
+    /// How much its files under `data/files/<name>/` may take, in MiB.
+    #[serde(default = "default_files_quota_mb")]
+    pub files_quota_mb: u32,
+}
+
+fn default_files_quota_mb() -> u32 {
+    DEFAULT_FILES_QUOTA_MB
 }
 
 /// An entry in the host's navigation menu.
@@ -205,6 +221,10 @@ struct RawManifest {
     tasks: Vec<Task>,
     #[serde(default)]
     events: Events,
+    #[serde(default)]
+    settings: Vec<SettingSpec>,
+    #[serde(default)]
+    uploads: Vec<Upload>,
 }
 
 #[derive(Deserialize, Default)]
@@ -213,6 +233,7 @@ struct RawCapabilities {
     table_prefix: Option<String>,
     #[serde(default)]
     outbound_hosts: Vec<String>,
+    files_quota_mb: Option<u32>,
 }
 
 impl Manifest {
@@ -516,6 +537,8 @@ fn validate(raw: RawManifest) -> Result<Manifest, ManifestError> {
     validate_permissions(&raw.permissions)?;
     validate_menus(&raw.menus, &raw.permissions)?;
     validate_tasks(&raw.tasks)?;
+    validate_settings(&raw.settings)?;
+    validate_uploads(&raw.uploads)?;
     for (i, topic) in raw.events.subscribe.iter().enumerate() {
         if !is_dotted(topic) {
             return Err(ManifestError::invalid(
@@ -557,6 +580,8 @@ fn validate(raw: RawManifest) -> Result<Manifest, ManifestError> {
         permissions: raw.permissions,
         tasks: raw.tasks,
         events: raw.events,
+        settings: raw.settings,
+        uploads: raw.uploads,
     })
 }
 
@@ -608,9 +633,12 @@ fn validate_capabilities(name: &str, raw: RawCapabilities) -> Result<Capabilitie
             ));
         }
     }
+    let files_quota_mb = raw.files_quota_mb.unwrap_or(DEFAULT_FILES_QUOTA_MB);
+    validate_quota(files_quota_mb)?;
     Ok(Capabilities {
         table_prefix,
         outbound_hosts: raw.outbound_hosts,
+        files_quota_mb,
     })
 }
 

@@ -11,7 +11,7 @@
 //!    [`caller`]: who an authenticated request is and what it may do.
 //! 2. [`db`]: the database pool, the migration ledger, the SQL scope guard
 //!    for plugins and the host's own tables; [`events`]: the bus between
-//!    plugins.
+//!    plugins; [`plugin_files`]: each plugin's files under `data/files/`.
 //! 3. [`runtime`]: the wasmtime engine, the compile cache and plugin
 //!    instances with their limits; it knows nothing of HTTP frameworks.
 //! 4. [`registry`]: the set of plugins serving now, swapped atomically.
@@ -41,6 +41,7 @@ pub mod http;
 pub mod install;
 pub mod paths;
 pub mod plugin_cli;
+pub mod plugin_files;
 pub mod registry;
 pub mod runtime;
 pub mod startup;

@@ -607,8 +607,9 @@ pub async fn set_enabled(
 }
 
 /// Uninstalls a plugin: its routes, menus, permissions and tasks go with it
-/// (they are declared in its manifest). With `drop_data` its tables and
-/// migration history are dropped too; without, they stay for a reinstall.
+/// (they are declared in its manifest). With `drop_data` its tables,
+/// migration history and files are dropped too; without, they stay for a
+/// reinstall.
 pub async fn remove(
     host: &Host,
     guard: &OperationGuard,
@@ -662,6 +663,14 @@ pub async fn remove(
                     source,
                 })?;
             tracing::info!(plugin = name, tables = ?dropped, "plugin tables dropped");
+            // Its files are data like its tables: kept for a reinstall
+            // unless the operator asked to drop the data.
+            crate::plugin_files::PluginFiles::drop_all(&host.data, name).map_err(|source| {
+                InstallError::Io {
+                    path: host.data.plugin_files(name).display().to_string(),
+                    source,
+                }
+            })?;
         }
         let _ = std::fs::remove_dir_all(host.data.plugin(name));
         finish(host, &mut journal).await

@@ -19,6 +19,7 @@ mod installed_host;
 mod missing_plugins;
 mod package_lifecycle;
 mod plugin_cli;
+mod plugin_files;
 mod plugin_isolation;
 mod plugin_sql_scope;
 mod plugin_sql_walls;

@@ -25,6 +25,7 @@ impl Plugin for Goods {
             .put("/api/items/:id", update)
             .delete("/api/items/:id", remove)
             .post("/api/items/:id/stock", adjust_stock)
+            .put("/api/items/:id/images/:file", set_image)
             // Every answer, 404s included, says which installed version
             // served it; the upgrade tests watch this header flip.
             .map_response(|r| r.with_header("x-plugin-version", info::version()))
@@ -319,6 +320,46 @@ fn adjust_stock(req: &Request) -> Result<Response, Error> {
         }
     }
     Ok(Response::json(200, &find_or_404(id)?))
+}
+
+// ---------------------------------------------------------- item image
+
+/// What the host sends after it stored an upload (manifest `[[uploads]]`).
+#[derive(Debug, Deserialize)]
+struct Upload {
+    stored: StoredFile,
+}
+
+#[derive(Debug, Deserialize)]
+struct StoredFile {
+    file: String,
+    size: u64,
+    content_type: String,
+}
+
+/// `PUT /api/items/:id/images/:file`: the host has streamed the image into
+/// `public/items/<id>/<file>` (never through this guest); goods accepts it
+/// for an existing item and an image type, and the host then keeps it and
+/// serves it at `/files/goods/items/<id>/<file>`. A refusal leaves no file.
+fn set_image(req: &Request) -> Result<Response, Error> {
+    let id: i64 = req.param_parse("id")?;
+    let Upload { stored } = req.json()?;
+    find_or_404(id)?;
+    if !stored.content_type.starts_with("image/") {
+        return Err(Error::bad_request(format!(
+            "an item image must be sent with an image/* Content-Type (got {:?})",
+            stored.content_type
+        )));
+    }
+    let public = stored
+        .file
+        .strip_prefix("public/")
+        .ok_or_else(|| Error::internal("the upload was not stored under public/"))?;
+    let url = format!("/files/{}/{public}", info::name());
+    Ok(Response::json(
+        200,
+        &serde_json::json!({ "image": url, "size": stored.size }),
+    ))
 }
 
 // ------------------------------------------------------------ HTML page

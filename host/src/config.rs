@@ -40,7 +40,9 @@
 //! string otherwise. Overriding a whole section (`PLINTH__SERVER={…}`)
 //! replaces it. Individual plugin
 //! entries cannot be overridden; `PLINTH__PLUGINS=<json array>` replaces the
-//! whole list.
+//! whole list. `PLINTH__PLUGINS__<NAME>__<KEY>` (a name, not an index) is a
+//! plugin setting, kept in [`Config::plugin_env`] and checked against the
+//! plugin's manifest when it loads ([`plugin_settings`]).
 //!
 //! # Placeholder secrets
 //!
@@ -54,8 +56,10 @@
 //! must verify the vendor's signatures.
 
 mod agent_limits;
+pub mod plugin_settings;
 
 pub use agent_limits::AgentLimits;
+pub use plugin_settings::SettingValue;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -130,6 +134,11 @@ pub struct Config {
     pub vendor: VendorConfig,
     pub runtime: RuntimeConfig,
     pub plugins: Vec<PluginEntry>,
+    /// `PLINTH__PLUGINS__<NAME>__<KEY>` variables the host started with:
+    /// plugin settings (secrets above all) kept out of config.json, read by
+    /// [`plugin_settings::resolve`].
+    #[serde(skip)]
+    pub plugin_env: BTreeMap<String, String>,
 }
 
 impl Default for Config {
@@ -144,6 +153,7 @@ impl Default for Config {
             vendor: VendorConfig::default(),
             runtime: RuntimeConfig::default(),
             plugins: Vec::new(),
+            plugin_env: BTreeMap::new(),
         }
     }
 }
@@ -387,7 +397,7 @@ pub struct PluginEntry {
     #[serde(default = "default_true")]
     pub enabled: bool,
     #[serde(default)]
-    pub settings: BTreeMap<String, String>,
+    pub settings: BTreeMap<String, SettingValue>,
 }
 
 fn default_true() -> bool {
@@ -617,10 +627,14 @@ impl Config {
         let mut doc = defaults_value();
         merge(&mut doc, file_value, "")
             .map_err(|problem| problem.into_error(file, &EnvOrigins::default()))?;
+        let (plugin_env, env): (Vec<_>, Vec<_>) = env
+            .into_iter()
+            .partition(|(name, _)| is_plugin_setting_var(name));
         let origins = apply_env(&mut doc, env)?;
 
         let mut config: Config =
             serde_path_to_error::deserialize(doc).map_err(|e| de_error(&e, file, &origins))?;
+        config.plugin_env = plugin_env.into_iter().collect();
         config.resolve_paths(base_dir);
         config
             .validate()
@@ -1055,6 +1069,21 @@ impl EnvOrigins {
             })
             .map(|(_, var)| var.as_str())
     }
+}
+
+/// `PLINTH__PLUGINS__<NAME>__<KEY>` with a name (not an index): a plugin
+/// setting, not an override of the `plugins` list.
+fn is_plugin_setting_var(var: &str) -> bool {
+    let Some(rest) = var
+        .strip_prefix(ENV_PREFIX)
+        .and_then(|r| r.strip_prefix("PLUGINS__"))
+    else {
+        return false;
+    };
+    let parts: Vec<&str> = rest.split("__").collect();
+    parts.len() == 2
+        && parts.iter().all(|p| !p.is_empty())
+        && !parts[0].bytes().all(|b| b.is_ascii_digit())
 }
 
 fn apply_env(
@@ -1679,8 +1708,8 @@ mod tests {
         assert_eq!(hello.version, semver::Version::new(0, 1, 0));
         assert!(hello.enabled);
         assert_eq!(
-            hello.settings.get("greeting").map(String::as_str),
-            Some("hi")
+            hello.settings.get("greeting"),
+            Some(&SettingValue::from("hi"))
         );
         let goods = &config.plugins[1];
         assert!(goods.enabled, "enabled defaults to true");
@@ -2188,7 +2217,7 @@ mod tests {
         .unwrap();
 
         let mut settings = BTreeMap::new();
-        settings.insert("greeting".to_owned(), "hi \"there\"".to_owned());
+        settings.insert("greeting".to_owned(), "hi \"there\"".into());
         let plugins = vec![
             PluginEntry {
                 name: "hello".to_owned(),

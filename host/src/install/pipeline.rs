@@ -189,12 +189,11 @@ async fn run_install(
         return install_static(host, manifest, journal, staging, target).await;
     }
 
-    let settings = host.plugin_settings(&manifest.name);
     let staged = PluginDir {
         path: staging.to_owned(),
         manifest: manifest.clone(),
     };
-    let loaded = load(host, &staged, settings).map_err(early)?;
+    let loaded = load(host, &staged).map_err(early)?;
     journal
         .step(&host.db, Step::Compiled, None)
         .await
@@ -512,7 +511,7 @@ pub async fn rollback(
     journal.step(&host.db, Step::Started, None).await?;
     let result = async {
         let loaded = if current.is_enabled() && dir.manifest.kind == PackageKind::Plugin {
-            Some(load(host, &dir, host.plugin_settings(name))?)
+            Some(load(host, &dir)?)
         } else {
             None
         };
@@ -582,7 +581,7 @@ pub async fn set_enabled(
     let result = async {
         let dir = PluginDir::open(&host.data.plugin_version(name, &current.version))?;
         let loaded = if enabled && dir.manifest.kind == PackageKind::Plugin {
-            Some(load(host, &dir, host.plugin_settings(name))?)
+            Some(load(host, &dir)?)
         } else {
             None
         };

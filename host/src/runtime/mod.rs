@@ -26,7 +26,6 @@ mod legacy_v0_1;
 mod stdio;
 mod wasi_http;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,6 +38,7 @@ pub use self::bindings::{WitHeader, WitRequest, WitResponse};
 pub use self::cache::ComponentCache;
 pub use self::instance::{HookOutcome, PlinthComponent, PlinthPre};
 pub use self::wasi_http::HttpComponent;
+use crate::config::plugin_settings::ResolvedSettings;
 use crate::db::Db;
 use crate::events::EventBus;
 
@@ -81,7 +81,8 @@ pub struct PluginIdentity {
     pub table_prefix: String,
     /// e.g. `/p/goods`
     pub mount_path: String,
-    pub settings: BTreeMap<String, String>,
+    /// Checked settings; their `Debug` hides secrets.
+    pub settings: ResolvedSettings,
 }
 
 /// What host imports need from the rest of the host.

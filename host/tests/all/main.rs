@@ -22,6 +22,7 @@ mod package_lifecycle;
 mod plugin_cli;
 mod plugin_files;
 mod plugin_isolation;
+mod plugin_settings;
 mod plugin_sql_scope;
 mod plugin_sql_walls;
 mod stored_manifest;

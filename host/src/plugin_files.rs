@@ -73,7 +73,7 @@ pub struct FileStat {
 }
 
 /// One plugin's files.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginFiles {
     plugin: String,
     root: PathBuf,

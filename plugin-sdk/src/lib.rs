@@ -87,6 +87,7 @@
 //! | [`settings`] | the operator's settings for this plugin |
 //! | [`kv`] | a small private key-value store |
 //! | [`events`] | publishing events to other plugins |
+//! | [`files`] | the plugin's files, kept across upgrades; `public/` served by the host |
 //! | [`info`] | who this plugin is as installed: name, version, table prefix, mount path |
 //! | [`html`] | escaping text for server-rendered HTML |
 //!
@@ -109,6 +110,7 @@ extern crate self as plinth_sdk;
 pub mod db;
 mod error;
 pub mod events;
+pub mod files;
 pub mod html;
 pub mod info;
 pub mod kv;

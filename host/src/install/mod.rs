@@ -23,6 +23,7 @@ use crate::db::store::{self, InstalledPlugin, PluginState, StoredManifestError};
 use crate::db::{Db, DbError, now_ms};
 use crate::db::{plugin_roles, plugin_sql};
 use crate::host::Host;
+use crate::plugin_files::PluginFiles;
 use crate::registry::LoadedPlugin;
 use crate::runtime::{CallError, LoadedComponent, PluginIdentity, RuntimeError, World};
 
@@ -291,8 +292,13 @@ fn check_built_for(manifest: &Manifest, built_for: &str) -> Result<(), InstallEr
 }
 
 /// The identity a plugin's guest code sees.
-pub fn identity(manifest: &Manifest, settings: ResolvedSettings) -> PluginIdentity {
+pub fn identity(host: &Host, manifest: &Manifest, settings: ResolvedSettings) -> PluginIdentity {
     PluginIdentity {
+        files: PluginFiles::new(
+            &host.data,
+            &manifest.name,
+            manifest.capabilities.files_quota_mb,
+        ),
         name: manifest.name.clone(),
         version: manifest.version.to_string(),
         table_prefix: manifest.capabilities.table_prefix.clone(),
@@ -314,7 +320,7 @@ pub fn load(host: &Host, dir: &PluginDir) -> Result<LoadedPlugin, InstallError> 
         PluginWorld::WasiHttp => World::WasiHttp,
     };
     let component = host.runtime.load(
-        identity(&dir.manifest, settings),
+        identity(host, &dir.manifest, settings),
         world,
         &component,
         host.services(),

@@ -21,6 +21,7 @@
 
 mod bindings;
 mod cache;
+mod files;
 mod instance;
 mod legacy_v0_1;
 mod stdio;
@@ -41,6 +42,7 @@ pub use self::wasi_http::HttpComponent;
 use crate::config::plugin_settings::ResolvedSettings;
 use crate::db::Db;
 use crate::events::EventBus;
+use crate::plugin_files::PluginFiles;
 
 /// How often the engine's epoch advances. A guest is interrupted at most
 /// this late, and its CPU budget is counted in these ticks.
@@ -83,6 +85,8 @@ pub struct PluginIdentity {
     pub mount_path: String,
     /// Checked settings; their `Debug` hides secrets.
     pub settings: ResolvedSettings,
+    /// Its files under `data/files/<name>/`, for the WIT `files` interface.
+    pub files: PluginFiles,
 }
 
 /// What host imports need from the rest of the host.

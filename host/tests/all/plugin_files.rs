@@ -122,7 +122,14 @@ async fn an_uploaded_image_survives_upgrade_and_rollback_and_is_served_with_rang
             "{kind}: a cached copy is still good"
         );
 
-        // Upgrade, then roll back: the file is the plugin's data, not its code.
+        // goods 1.0.0 wrote a private record of the image through the WIT
+        // `files` interface; it reads it back through the same interface.
+        let record_path = format!("/p/goods/api/items/{id}/image");
+        let record: Value = host.get(&record_path).await.json().await.expect("json");
+        assert_eq!(record["image"], url.as_str(), "{kind}: {record}");
+        assert_eq!(record["content_type"], "image/png");
+
+        // Upgrade, then roll back: the files are the plugin's data, not its code.
         let (status, body) = admin.install(package("goods-1.1.0"), "upgrade").await;
         assert_eq!(status, 201, "{kind}: {body}");
         assert_eq!(
@@ -130,12 +137,26 @@ async fn an_uploaded_image_survives_upgrade_and_rollback_and_is_served_with_rang
             Ok(image()),
             "{kind}: after upgrade"
         );
+        let response = host.get(&record_path).await;
+        assert_eq!(response.headers()["x-plugin-version"], "1.1.0");
+        assert_eq!(
+            response.json::<Value>().await.expect("json"),
+            record,
+            "{kind}"
+        );
         let (status, body) = admin.post("/plugins/goods/rollback").await;
         assert_eq!(status, 200, "{kind}: {body}");
         assert_eq!(
             served(&host, &url).await,
             Ok(image()),
             "{kind}: after rollback"
+        );
+        let response = host.get(&record_path).await;
+        assert_eq!(response.headers()["x-plugin-version"], "1.0.0");
+        assert_eq!(
+            response.json::<Value>().await.expect("json"),
+            record,
+            "{kind}"
         );
 
         // An upload the plugin refuses (no such item) leaves no file.
@@ -298,4 +319,46 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     found
+}
+
+#[tokio::test]
+async fn the_wit_files_interface_refuses_names_leaving_the_folder() {
+    let db = TestDb::create(DbKind::Sqlite).await.expect("sqlite");
+    let data = tempfile::tempdir().expect("temp dir");
+    let host = TestHost::start(test_config(&db, data.path(), &[("probe", "0.1.0")]))
+        .await
+        .expect("host starts");
+    let put = |name: &str, body: &'static str| {
+        host.client
+            .put(host.url("/p/probe/file"))
+            .query(&[("name", name)])
+            .body(body)
+            .send()
+    };
+    let written = put("notes/a.txt", "kept").await.expect("answered");
+    assert_eq!(written.status(), 200);
+    assert!(data.path().join("files/probe/notes/a.txt").is_file());
+    let read = host
+        .client
+        .get(host.url("/p/probe/file"))
+        .query(&[("name", "notes/a.txt")])
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(read.text().await.expect("body"), "kept");
+
+    for (name, says) in [
+        ("../../escape.txt", "contains \\\"..\\\""),
+        ("/tmp/escape.txt", "absolute"),
+        ("notes\\x", "backslash"),
+        (".hidden", "starting with '.'"),
+    ] {
+        let refused = put(name, "x").await.expect("answered");
+        assert_eq!(refused.status(), 500, "{name}");
+        let text = refused.text().await.expect("body");
+        assert!(text.contains(says), "{name}: {text}");
+    }
+    assert!(!data.path().join("escape.txt").exists());
+    assert!(!std::path::Path::new("/tmp/escape.txt").exists());
+    host.stop().await;
 }

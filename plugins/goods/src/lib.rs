@@ -9,7 +9,9 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use plinth_sdk::db::{self, Row};
-use plinth_sdk::{Error, Plugin, Request, Response, Router, events, html, info, log, settings};
+use plinth_sdk::{
+    Error, Plugin, Request, Response, Router, events, files, html, info, log, settings,
+};
 use serde::{Deserialize, Serialize};
 
 struct Goods;
@@ -26,6 +28,7 @@ impl Plugin for Goods {
             .delete("/api/items/:id", remove)
             .post("/api/items/:id/stock", adjust_stock)
             .put("/api/items/:id/images/:file", set_image)
+            .get("/api/items/:id/image", show_image)
             // Every answer, 404s included, says which installed version
             // served it; the upgrade tests watch this header flip.
             .map_response(|r| r.with_header("x-plugin-version", info::version()))
@@ -355,11 +358,46 @@ fn set_image(req: &Request) -> Result<Response, Error> {
         .file
         .strip_prefix("public/")
         .ok_or_else(|| Error::internal("the upload was not stored under public/"))?;
-    let url = format!("/files/{}/{public}", info::name());
-    Ok(Response::json(
-        200,
-        &serde_json::json!({ "image": url, "size": stored.size }),
-    ))
+    let image = ItemImage {
+        image: format!("/files/{}/{public}", info::name()),
+        content_type: stored.content_type,
+        size: stored.size,
+        uploaded_at: now_ms(),
+    };
+    // Private metadata beside the public file, through the `files`
+    // interface; like the image it outlives this version of goods.
+    let record = serde_json::to_vec(&image)
+        .map_err(|e| Error::internal(format!("cannot record the image: {e}")))?;
+    files::write(&image_record(id), record)?;
+    Ok(Response::json(200, &image))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ItemImage {
+    image: String,
+    content_type: String,
+    size: u64,
+    uploaded_at: i64,
+}
+
+fn image_record(id: i64) -> String {
+    format!("items/{id}/image.json")
+}
+
+/// `GET /api/items/:id/image`: the item's current image, as recorded.
+fn show_image(req: &Request) -> Result<Response, Error> {
+    let id: i64 = req.param_parse("id")?;
+    find_or_404(id)?;
+    match files::stat(&image_record(id))? {
+        None => Err(Error::not_found(format!("item {id} has no image"))),
+        Some(_) => {
+            let image: ItemImage = serde_json::from_slice(&files::read(&image_record(id))?)
+                .map_err(|e| {
+                    Error::internal(format!("item {id}'s image record is damaged: {e}"))
+                })?;
+            Ok(Response::json(200, &image))
+        }
+    }
 }
 
 // ------------------------------------------------------------ HTML page

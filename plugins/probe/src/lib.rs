@@ -18,7 +18,7 @@
 
 use std::hint::black_box;
 
-use plinth_sdk::{Error, Plugin, Request, Response, Router, db, info, kv, settings};
+use plinth_sdk::{Error, Plugin, Request, Response, Router, db, files, info, kv, settings};
 
 struct Probe;
 
@@ -39,6 +39,8 @@ impl Plugin for Probe {
             .get("/setting", setting)
             .get("/info", plugin_info)
             .get("/last-event", last_event)
+            .get("/file", file_read)
+            .put("/file", file_write)
     }
 
     fn run_task(name: &str) -> Result<(), String> {
@@ -115,6 +117,26 @@ fn kv_roundtrip(req: &Request) -> Result<Response, Error> {
     kv::set("probe", &value)?;
     let back = kv::get_string("probe")?.ok_or_else(|| Error::internal("kv lost the value"))?;
     Ok(Response::text(200, back))
+}
+
+fn file_name(req: &Request) -> Result<String, Error> {
+    req.query("name")
+        .ok_or_else(|| Error::bad_request("missing query parameter `name`"))
+}
+
+/// `PUT /file?name=…`: writes the body through the `files` interface.
+fn file_write(req: &Request) -> Result<Response, Error> {
+    let stat = files::write(&file_name(req)?, req.body())?;
+    Ok(Response::text(200, stat.size.to_string()))
+}
+
+/// `GET /file?name=…`: reads a file back through the `files` interface.
+fn file_read(req: &Request) -> Result<Response, Error> {
+    Ok(Response::bytes(
+        200,
+        "application/octet-stream",
+        files::read(&file_name(req)?)?,
+    ))
 }
 
 fn setting(req: &Request) -> Result<Response, Error> {

@@ -64,6 +64,7 @@ impl Host {
         HostServices {
             db: self.db.clone(),
             events: self.events.clone(),
+            plugins: Arc::new(self.registry.clone()),
         }
     }
 }

@@ -88,6 +88,7 @@
 //! | [`kv`] | a small private key-value store |
 //! | [`events`] | publishing events to other plugins |
 //! | [`files`] | the plugin's files, kept across upgrades; `public/` served by the host |
+//! | [`plugins`] | calling the routes of plugins this one `depends` on, as the same user |
 //! | [`info`] | who this plugin is as installed: name, version, table prefix, mount path |
 //! | [`html`] | escaping text for server-rendered HTML |
 //!
@@ -124,6 +125,7 @@ pub mod log;
     )
 ))]
 mod plugin_alloc;
+pub mod plugins;
 pub mod request;
 pub mod response;
 pub mod router;

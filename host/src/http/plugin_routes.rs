@@ -14,6 +14,11 @@ use bytes::Bytes;
 
 use super::request_id::RequestId;
 use super::{ApiError, AppState};
+use std::sync::Arc;
+
+use crate::caller::Caller;
+use crate::runtime::CallContext;
+use crate::runtime::plugin_calls::CALLING_PLUGIN_HEADER;
 use crate::runtime::{CallError, LoadedComponent, WitHeader, WitRequest, WitResponse};
 
 pub async fn serve(State(state): State<AppState>, request: Request) -> Response {
@@ -56,8 +61,16 @@ async fn dispatch(state: &AppState, request: Request) -> Result<Response, ApiErr
 
     match &plugin.component {
         LoadedComponent::Plinth(component) => {
+            // Only the host says which plugin called: a client's claim is dropped.
+            parts.headers.remove(CALLING_PLUGIN_HEADER);
+            let context = CallContext {
+                caller: parts.extensions.get::<Arc<Caller>>().cloned(),
+                chain: Vec::new(),
+            };
             let answer = component
-                .handle(|wit| fill_request(wit, &parts, rest, &body, &request_id))
+                .handle_in(context, |wit| {
+                    fill_request(wit, &parts, rest, &body, &request_id)
+                })
                 .await
                 .map_err(|e| call_error(e, &request_id))?;
             keep(upload, answer.status)?;

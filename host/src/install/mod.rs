@@ -294,6 +294,7 @@ fn check_built_for(manifest: &Manifest, built_for: &str) -> Result<(), InstallEr
 /// The identity a plugin's guest code sees.
 pub fn identity(host: &Host, manifest: &Manifest, settings: ResolvedSettings) -> PluginIdentity {
     PluginIdentity {
+        depends: manifest.depends.keys().cloned().collect(),
         files: PluginFiles::new(
             &host.data,
             &manifest.name,

@@ -24,6 +24,7 @@ mod cache;
 mod files;
 mod instance;
 mod legacy_v0_1;
+pub mod plugin_calls;
 mod stdio;
 mod wasi_http;
 
@@ -37,7 +38,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 pub use self::bindings::{WitHeader, WitRequest, WitResponse};
 pub use self::cache::ComponentCache;
-pub use self::instance::{HookOutcome, PlinthComponent, PlinthPre};
+pub use self::instance::{CallContext, HookOutcome, PlinthComponent, PlinthPre};
 pub use self::wasi_http::HttpComponent;
 use crate::config::plugin_settings::ResolvedSettings;
 use crate::db::Db;
@@ -87,6 +88,8 @@ pub struct PluginIdentity {
     pub settings: ResolvedSettings,
     /// Its files under `data/files/<name>/`, for the WIT `files` interface.
     pub files: PluginFiles,
+    /// The plugins its manifest `depends` on: the ones it may call.
+    pub depends: Vec<String>,
 }
 
 /// What host imports need from the rest of the host.
@@ -94,6 +97,8 @@ pub struct PluginIdentity {
 pub struct HostServices {
     pub db: Db,
     pub events: EventBus,
+    /// The serving set, for `plugins.call`.
+    pub plugins: Arc<dyn plugin_calls::PluginDirectory>,
 }
 
 #[derive(Debug, thiserror::Error)]

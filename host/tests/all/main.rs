@@ -19,6 +19,7 @@ mod hot_swap;
 mod installed_host;
 mod missing_plugins;
 mod package_lifecycle;
+mod plugin_calls;
 mod plugin_cli;
 mod plugin_files;
 mod plugin_isolation;

@@ -18,7 +18,9 @@
 
 use std::hint::black_box;
 
-use plinth_sdk::{Error, Plugin, Request, Response, Router, db, files, info, kv, settings};
+use plinth_sdk::{
+    Error, Plugin, Request, Response, Router, db, files, info, kv, plugins, settings,
+};
 
 struct Probe;
 
@@ -41,6 +43,8 @@ impl Plugin for Probe {
             .get("/last-event", last_event)
             .get("/file", file_read)
             .put("/file", file_write)
+            .get("/call", call_plugin)
+            .get("/calling-plugin", calling_plugin)
     }
 
     fn run_task(name: &str) -> Result<(), String> {
@@ -137,6 +141,31 @@ fn file_read(req: &Request) -> Result<Response, Error> {
         "application/octet-stream",
         files::read(&file_name(req)?)?,
     ))
+}
+
+/// `GET /call?plugin=…&path=…`: calls `GET path` on another plugin through
+/// `plugins.call` and answers with its status and body.
+fn call_plugin(req: &Request) -> Result<Response, Error> {
+    let plugin = req
+        .query("plugin")
+        .ok_or_else(|| Error::bad_request("missing query parameter `plugin`"))?;
+    let path = req.query("path").unwrap_or_else(|| "/".to_owned());
+    let reply = plugins::get(&plugin, &path)?;
+    let content_type = reply
+        .headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        .map_or("application/octet-stream", |(_, value)| value.as_str())
+        .to_owned();
+    Ok(Response::bytes(reply.status, &content_type, reply.body))
+}
+
+/// `GET /calling-plugin`: which plugin called this one (empty from HTTP).
+fn calling_plugin(req: &Request) -> Response {
+    Response::text(
+        200,
+        req.header("x-plinth-calling-plugin").unwrap_or_default(),
+    )
 }
 
 fn setting(req: &Request) -> Result<Response, Error> {

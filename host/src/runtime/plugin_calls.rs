@@ -44,14 +44,14 @@ type Answer = Pin<Box<dyn Future<Output = Result<Response, String>> + Send>>;
 impl Host for PluginState {
     async fn call(&mut self, name: String, request: Request) -> Result<Response, String> {
         let me = self.identity.name.clone();
-        if !self.identity.depends.iter().any(|d| *d == name) {
+        if !self.identity.depends.contains(&name) {
             return Err(format!(
                 "plugin {me} may not call plugin {name}: add {name} to [depends] in {me}'s plugin.toml"
             ));
         }
         let mut chain = self.call.chain.clone();
         chain.push(me.clone());
-        if chain.iter().any(|p| *p == name) || chain.len() >= MAX_CALL_DEPTH {
+        if chain.contains(&name) || chain.len() >= MAX_CALL_DEPTH {
             return Err(format!(
                 "call chain {} -> {name} cut: a plugin may not call back into its own chain, and chains are at most {MAX_CALL_DEPTH} plugins long",
                 chain.join(" -> ")

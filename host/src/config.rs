@@ -1770,6 +1770,15 @@ mod tests {
         assert!(matches!(e, ConfigError::Env { .. }));
         assert!(e.to_string().contains("PLINTH__PLUGINS"), "{e}");
 
+        // A name, not an index: a plugin setting, kept for the plugin's
+        // settings check and out of the document.
+        let config = parse_env("{}", &[("PLINTH__PLUGINS__GOODS__API_KEY", "k")]).unwrap();
+        assert_eq!(
+            config.plugin_env.get("PLINTH__PLUGINS__GOODS__API_KEY"),
+            Some(&"k".to_owned())
+        );
+        assert!(config.plugins.is_empty());
+
         let e = parse_env(
             "{}",
             &[("PLINTH__PLUGINS", r#"[{"name":"hello","version":"x"}]"#)],

@@ -193,3 +193,49 @@ async fn secrets_never_appear_in_the_admin_list_nor_the_log() {
         "the host wrote a secret into config.json: {written}"
     );
 }
+
+#[tokio::test]
+async fn a_wrong_setting_of_an_installed_plugin_stops_start_up_naming_the_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    // goods with typed settings, in its folder as a copied data dir has it.
+    let staged = data.join("plugins/goods/1.0.0");
+    crate::support::copy_dir(&built_plugins().join("goods-1.0.0"), &staged);
+    let zip = goods_with_settings();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).expect("zip");
+    let mut manifest = String::new();
+    std::io::Read::read_to_string(
+        &mut archive.by_name("plugin.toml").expect("plugin.toml"),
+        &mut manifest,
+    )
+    .expect("read manifest");
+    std::fs::write(staged.join("plugin.toml"), manifest).expect("write manifest");
+    let config = write_process_config(
+        dir.path(),
+        json!([{
+            "name": "goods",
+            "version": "1.0.0",
+            "settings": { "page_size": "lots", "api_key": ENV_SECRET }
+        }]),
+    );
+    let output = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_plinth"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .current_dir(dir.path())
+            .env("RUST_LOG", "debug")
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("start-up ends in time")
+    .expect("ran");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "started with a wrong setting: {stderr}");
+    assert!(
+        stderr.contains("plugin goods: setting \"page_size\"") && stderr.contains("\"lots\""),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(ENV_SECRET), "the log shows a secret");
+}

@@ -232,7 +232,10 @@ async fn a_wrong_setting_of_an_installed_plugin_stops_start_up_naming_the_key() 
     .expect("start-up ends in time")
     .expect("ran");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "started with a wrong setting: {stderr}");
+    assert!(
+        !output.status.success(),
+        "started with a wrong setting: {stderr}"
+    );
     assert!(
         stderr.contains("plugin goods: setting \"page_size\"") && stderr.contains("\"lots\""),
         "{stderr}"

@@ -146,6 +146,9 @@ pub async fn store_upload(
     rest: &str,
     body: Body,
 ) -> Result<Result<StoredUpload, Body>, ApiError> {
+    if plugin.manifest.uploads.is_empty() {
+        return Ok(Err(body));
+    }
     let path = format!("/{rest}");
     let found = plugin.manifest.uploads.iter().find_map(|upload| {
         (upload.method == parts.method.as_str())

@@ -57,9 +57,11 @@
 
 mod agent_limits;
 pub mod plugin_settings;
+mod task_history;
 
 pub use agent_limits::AgentLimits;
 pub use plugin_settings::SettingValue;
+pub use task_history::{TaskHistory, resolve_host_id};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -133,6 +135,7 @@ pub struct Config {
     pub admin: AdminConfig,
     pub vendor: VendorConfig,
     pub runtime: RuntimeConfig,
+    pub tasks: TaskHistory,
     pub plugins: Vec<PluginEntry>,
     /// `PLINTH__PLUGINS__<NAME>__<KEY>` variables the host started with:
     /// plugin settings (secrets above all) kept out of config.json, read by
@@ -152,6 +155,7 @@ impl Default for Config {
             admin: AdminConfig::default(),
             vendor: VendorConfig::default(),
             runtime: RuntimeConfig::default(),
+            tasks: TaskHistory::default(),
             plugins: Vec::new(),
             plugin_env: BTreeMap::new(),
         }
@@ -166,6 +170,9 @@ pub struct ServerConfig {
     pub bind: SocketAddr,
     pub body_limit_bytes: usize,
     pub shutdown_grace_secs: u64,
+    /// Names this host on task runs and claims; empty means
+    /// `<hostname>:<pid>` ([`resolve_host_id`]).
+    pub host_id: String,
 }
 
 impl Default for ServerConfig {
@@ -174,6 +181,7 @@ impl Default for ServerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             body_limit_bytes: 2 * 1024 * 1024,
             shutdown_grace_secs: 10,
+            host_id: String::new(),
         }
     }
 }
@@ -693,6 +701,9 @@ impl Config {
             ));
         }
         self.validate_vendor()?;
+        if let Err((key, reason)) = self.tasks.check() {
+            return Err(Problem::invalid(key, reason));
+        }
         validate_plugins(&self.plugins)?;
         if self.is_production() {
             check_secret("admin.token", &self.admin.token)?;
@@ -1803,7 +1814,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("bind, body_limit_bytes, shutdown_grace_secs"),
+            text.contains("bind, body_limit_bytes, shutdown_grace_secs, host_id"),
             "{text}"
         );
 
@@ -1858,7 +1869,7 @@ mod tests {
         assert!(matches!(e, ConfigError::UnknownKey { ref key, .. } if key == "server.bindd"));
         assert_eq!(
             e.to_string(),
-            "config.json: unknown key \"server.bindd\" (known keys: bind, body_limit_bytes, shutdown_grace_secs); remove it or fix its spelling"
+            "config.json: unknown key \"server.bindd\" (known keys: bind, body_limit_bytes, shutdown_grace_secs, host_id); remove it or fix its spelling"
         );
         let text =
             err(r#"{ "plugins": [{ "name": "hello", "version": "1.0.0", "setting": {} }] }"#);

@@ -203,6 +203,7 @@ async fn serve(config_path: PathBuf) -> anyhow::Result<()> {
         background,
     } = started;
     // 8. Ready.
+    state.set_scheduler(background.scheduler.clone());
     state.set_ready(host.clone(), agent);
     // Tells `plinth plugin …` on this data dir to go through our admin API.
     let running = RunningHost {

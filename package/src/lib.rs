@@ -44,6 +44,7 @@ pub mod manifest;
 pub mod plugin_files;
 pub mod protocol;
 pub mod settings;
+pub mod task_policy;
 pub mod vendor_endpoint;
 
 pub use archive::{Limits, PackageError, Unpacked, pack_dir, read_manifest, sha256_hex, unpack};

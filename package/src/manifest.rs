@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
+use crate::task_policy::{self, Concurrency, Missed};
 use semver::{Version, VersionReq};
 use serde::{Deserialize, Serialize};
 
@@ -136,6 +137,13 @@ pub struct Task {
     pub cron: String,
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u32,
+    #[serde(default)]
+    pub missed: Missed,
+    #[serde(default)]
+    pub concurrency: Concurrency,
+    /// Shortest time between the starts of two runs; 0 means no limit.
+    #[serde(default)]
+    pub min_interval_secs: u32,
 }
 
 /// Events the plugin listens to.
@@ -186,7 +194,7 @@ impl ManifestError {
         }
     }
 
-    fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         ManifestError::Invalid {
             field: field.into(),
             reason: reason.into(),
@@ -805,6 +813,7 @@ fn validate_tasks(tasks: &[Task]) -> Result<(), ManifestError> {
                 ),
             ));
         }
+        task_policy::validate(i, t)?;
     }
     Ok(())
 }
@@ -910,6 +919,21 @@ subscribe = ["goods.stock-low"]
         .unwrap();
         assert_eq!(m.tasks[0].timeout_secs, 60);
         assert_eq!(m.menus[0].order, 0);
+        assert_eq!(m.tasks[0].missed, Missed::Skip);
+        assert_eq!(m.tasks[0].concurrency, Concurrency::Skip);
+        assert_eq!(m.tasks[0].min_interval_secs, 0);
+        let m = Manifest::parse(&with(
+            "[[tasks]]\nname = \"t1\"\ntitle = \"T\"\ncron = \"0 0 * * * *\"\nmissed = \"run-once\"\nconcurrency = \"queue\"\nmin_interval_secs = 30\n",
+        ))
+        .unwrap();
+        assert_eq!(m.tasks[0].missed, Missed::RunOnce);
+        assert_eq!(m.tasks[0].concurrency, Concurrency::Queue);
+        assert_eq!(m.tasks[0].min_interval_secs, 30);
+        assert_eq!(
+            Manifest::parse(&m.to_toml()).unwrap(),
+            m,
+            "the policy round-trips"
+        );
         let m = Manifest::parse(&with("world = \"wasi-http\"\n")).unwrap();
         assert_eq!(m.world, PluginWorld::WasiHttp);
     }
@@ -1212,6 +1236,27 @@ subscribe = ["goods.stock-low"]
                 &with("[[tasks]]\nname = \"A_1\"\ntitle = \"A\"\ncron = \"0 0 * * * *\"\n"),
                 "tasks[0].name",
                 "not a valid name",
+            ),
+            (
+                &with(
+                    "[[tasks]]\nname = \"a1\"\ntitle = \"A\"\ncron = \"0 0 * * * *\"\nmissed = \"all\"\n",
+                ),
+                "tasks[0].missed",
+                "run-once",
+            ),
+            (
+                &with(
+                    "[[tasks]]\nname = \"a1\"\ntitle = \"A\"\ncron = \"0 0 * * * *\"\nconcurrency = \"parallel\"\n",
+                ),
+                "tasks[0].concurrency",
+                "queue",
+            ),
+            (
+                &with(
+                    "[[tasks]]\nname = \"a1\"\ntitle = \"A\"\ncron = \"0 0 * * * *\"\nmin_interval_secs = 86401\n",
+                ),
+                "tasks[0].min_interval_secs",
+                "0 (no limit) to 86400",
             ),
             (
                 &with("[events]\nsubscribe = [\"stock-low\"]\n"),

@@ -3,14 +3,15 @@
 //!
 //! ```text
 //! target/plugins/
-//!   hello.wasm goods.wasm goods-1.1.0.wasm probe.wasm http-hello.wasm legacy-hello.wasm
+//!   hello.wasm goods.wasm goods-1.1.0.wasm probe.wasm http-hello.wasm legacy-hello.wasm ticker.wasm
 //!   hello-0.1.0/        plugin.toml plugin.wasm
 //!   goods-1.0.0/        plugin.toml plugin.wasm sql/<dialect>/0001_*.sql
-//!   goods-1.1.0/        ... sql/<dialect>/0001_*.sql 0002_add_category.sql
+//!   goods-1.1.0/        ... sql/<dialect>/0001_*.sql 0002_add_category.sql 0003_stock_summaries.sql
 //!   goods-acme-1.0.0/   goods 1.0.0's wasm and SQL, plugins/goods-acme/plugin.toml
 //!   probe-0.1.0/        plugin.toml plugin.wasm sql/<dialect>/0001_*.sql
 //!   http-hello-0.1.0/   plugin.toml plugin.wasm
 //!   legacy-hello-0.1.0/ plugin.toml plugin.wasm (built against wit/frozen/0.1.0)
+//!   ticker-0.1.0/       plugin.toml plugin.wasm
 //! ```
 //!
 //! Each `<name>-<version>/` directory is a package ready to be zipped; see
@@ -30,7 +31,14 @@ const TARGET: &str = "wasm32-wasip2";
 
 /// Plugins built from their own crate: (cargo package = directory under
 /// `plugins/` = manifest name).
-pub const PLUGINS: &[&str] = &["hello", "goods", "probe", "http-hello", "legacy-hello"];
+pub const PLUGINS: &[&str] = &[
+    "hello",
+    "goods",
+    "probe",
+    "http-hello",
+    "legacy-hello",
+    "ticker",
+];
 
 /// The dialect directories every plugin's `sql/` may hold.
 const DIALECTS: &[&str] = &["sqlite", "postgres", "mysql"];
@@ -88,11 +96,13 @@ pub fn run(args: &[String]) -> Result<()> {
         written.push(dir);
     }
 
-    // goods 1.1.0: the 1.0.0 manifest with the version bumped, and the
-    // 1.0.0 migrations plus sql-1.1's.
+    // goods 1.1.0: the 1.0.0 manifest with the version bumped and the tasks
+    // of tasks-1.1.toml appended, and the 1.0.0 migrations plus sql-1.1's.
     let goods = plugins_dir.join("goods");
     let text = read_manifest(&goods.join("plugin.toml"), "goods")?;
-    let text_1_1 = with_version(&text, "1.1.0")?;
+    let tasks_1_1 = fs::read_to_string(goods.join("tasks-1.1.toml"))
+        .with_context(|| format!("reading {}", goods.join("tasks-1.1.toml").display()))?;
+    let text_1_1 = format!("{}\n{tasks_1_1}", with_version(&text, "1.1.0")?);
     let m = parse_manifest(&text_1_1, Path::new("goods plugin.toml (as 1.1.0)"))?;
     ensure!(
         m.version.to_string() == "1.1.0",

@@ -25,7 +25,7 @@ pub struct Background {
 impl Background {
     /// Starts event delivery, the scheduler and the drop-in watcher.
     pub fn start(host: &Host, events: EventReceiver) -> Self {
-        let scheduler = Scheduler::new();
+        let scheduler = Scheduler::new(crate::config::resolve_host_id(&host.config.server.host_id));
         let tasks = vec![
             tokio::spawn(dispatch(events, host.registry.clone())),
             tokio::spawn(scheduler.clone().run(host.clone())),

@@ -20,6 +20,7 @@ pub mod plugin_sql;
 pub mod scope;
 pub mod sqlite_wall;
 pub mod store;
+pub mod task_runs;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -21,13 +21,22 @@
 //!
 //! On MySQL/MariaDB `SET ROLE` adds privileges to the connecting user's and
 //! cannot take a root user's away, so each plugin gets a database account
-//! of its own instead, granted exactly its tables, and a small pool
-//! connecting as it for request SQL. Its password is random, set at every
-//! start-up and install, and never stored. Migrations and the install hook
-//! still run through the host's account (inside the host's transaction),
-//! checked by the parser guard. Every plugin statement carries a
+//! of its own instead, and a small pool connecting as it. Its password is
+//! random, set at every start-up and install, and never stored. MySQL table
+//! grants take no wildcards, so the account is granted every privilege on
+//! exactly the names under its prefix: the tables that exist, and every
+//! name under the prefix that its migration files mention, before they run
+//! (a table-level grant that includes CREATE may name a table that does not
+//! exist yet). Its migrations and install hook then run through its own
+//! account, so a statement on any other table is refused by the server; no
+//! database-wide CREATE is granted. Every plugin statement carries a
 //! server-side time limit (`max_statement_time`, MariaDB;
 //! `max_execution_time`, MySQL).
+//!
+//! A plugin removed with its data loses its role or account
+//! ([`drop_role`]); one removed with its data kept keeps it, because the
+//! kept tables are owned by (PostgreSQL) or granted to (MySQL) it, and a
+//! later install of the same plugin finds it and goes on with it.
 
 use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, AnyPool, Row};
@@ -58,9 +67,26 @@ pub enum DbRights {
         tag: String,
         /// The host part of the host's own account, used for the plugins'.
         account_host: String,
+        /// The right the host's account lacks to make plugin accounts
+        /// (`CREATE USER`, `GRANT OPTION`); then the guard is the only wall.
+        missing: Option<String>,
     },
     /// The user lacks `missing`: the parser guard is the only wall.
     GuardOnly { missing: String },
+}
+
+impl DbRights {
+    /// The right the host's user lacks for the database's own wall, if any.
+    pub fn missing(&self) -> Option<&str> {
+        match self {
+            Self::GuardOnly { missing } => Some(missing),
+            Self::Mysql {
+                missing: Some(missing),
+                ..
+            } => Some(missing),
+            _ => None,
+        }
+    }
 }
 
 /// Finds what the connecting user may do.
@@ -78,6 +104,7 @@ pub async fn probe(pool: &AnyPool, dialect: Dialect) -> Result<DbRights, sqlx::E
                 mariadb: version.to_ascii_lowercase().contains("mariadb"),
                 tag: role_tag(&database, ""),
                 account_host: user.rsplit_once('@').map_or("%", |(_, h)| h).to_owned(),
+                missing: mysql_missing_rights(pool, &user).await?,
             })
         }
         Dialect::Postgres => {
@@ -106,6 +133,50 @@ pub async fn probe(pool: &AnyPool, dialect: Dialect) -> Result<DbRights, sqlx::E
             })
         }
     }
+}
+
+/// What the host's MySQL/MariaDB account lacks to make and grant plugin
+/// accounts, read from `information_schema` (the account's own rows are
+/// visible to it): `CREATE USER` globally, and the grant option globally or
+/// on the host's database.
+async fn mysql_missing_rights(
+    pool: &AnyPool,
+    current_user: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    // information_schema spells the account 'user'@'host'.
+    let (user, host) = current_user.rsplit_once('@').unwrap_or((current_user, "%"));
+    let grantee = format!("'{user}'@'{host}'");
+    let row = sqlx::query(
+        "SELECT \
+         (SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES \
+          WHERE GRANTEE = ? AND PRIVILEGE_TYPE = 'CREATE USER'), \
+         CAST((SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES \
+          WHERE GRANTEE = ? AND IS_GRANTABLE = 'YES') + \
+         (SELECT COUNT(*) FROM information_schema.SCHEMA_PRIVILEGES \
+          WHERE GRANTEE = ? AND IS_GRANTABLE = 'YES' AND TABLE_SCHEMA = DATABASE()) AS SIGNED)",
+    )
+    .bind(&grantee)
+    .bind(&grantee)
+    .bind(&grantee)
+    .persistent(false)
+    .fetch_one(pool)
+    .await?;
+    let create_user: i64 = row.try_get(0)?;
+    let grantable: i64 = row.try_get(1)?;
+    let missing: Vec<&str> = [
+        (create_user == 0, "CREATE USER"),
+        (grantable == 0, "GRANT OPTION"),
+    ]
+    .into_iter()
+    .filter_map(|(lacks, right)| lacks.then_some(right))
+    .collect();
+    Ok((!missing.is_empty()).then(|| {
+        format!(
+            "{} (MySQL/MariaDB: GRANT CREATE USER ON *.* TO <host user>; \
+             GRANT ALL ON <database>.* TO <host user> WITH GRANT OPTION)",
+            missing.join(" and ")
+        )
+    }))
 }
 
 /// The part of every role name that is specific to one database and schema.
@@ -155,9 +226,16 @@ fn quote_ident(name: &str) -> String {
 /// schema, lets the host switch to it, and hands it the tables (and free
 /// sequences) under its prefix that it does not own yet, e.g. ones created
 /// before roles existed. Idempotent; a no-op where roles are not used.
-pub async fn ensure_role(db: &Db, plugin: &str, table_prefix: &str) -> Result<(), sqlx::Error> {
+/// On MySQL/MariaDB `names` (under the prefix, e.g. from [`names_under_prefix`])
+/// are granted too, before they exist.
+pub async fn ensure_role(
+    db: &Db,
+    plugin: &str,
+    table_prefix: &str,
+    names: &[String],
+) -> Result<(), sqlx::Error> {
     if let DbRights::Mysql { .. } = db.plugin_sql().rights() {
-        return ensure_account(db, plugin, table_prefix).await;
+        return ensure_account(db, plugin, table_prefix, names).await;
     }
     let DbRights::PostgresRoles {
         tag,
@@ -224,13 +302,21 @@ fn quote_mysql_string(text: &str) -> String {
 
 /// MySQL/MariaDB: creates `plugin`'s account when missing, gives it a fresh
 /// random password (kept only in memory, so no secret is stored), grants
-/// it exactly the tables under its prefix and opens its small pool. Run
-/// again after every migration, so new tables are granted. When the host's
-/// user cannot create accounts the plugin keeps using the host's pool and
-/// the log says so.
-async fn ensure_account(db: &Db, plugin: &str, table_prefix: &str) -> Result<(), sqlx::Error> {
+/// it exactly the tables under its prefix and `names`, and opens its small
+/// pool. Run again after every migration, so tables it did not foresee are
+/// granted. When the host's user cannot create accounts the plugin keeps
+/// using the host's pool (start-up said so).
+async fn ensure_account(
+    db: &Db,
+    plugin: &str,
+    table_prefix: &str,
+    names: &[String],
+) -> Result<(), sqlx::Error> {
     let DbRights::Mysql {
-        tag, account_host, ..
+        tag,
+        account_host,
+        missing: None,
+        ..
     } = db.plugin_sql().rights()
     else {
         return Ok(());
@@ -262,24 +348,31 @@ async fn ensure_account(db: &Db, plugin: &str, table_prefix: &str) -> Result<(),
         .bind(table_prefix)
         .fetch_all(&mut *conn)
         .await?;
-        let tables = rows.len();
+        // The prefix itself is a name under the prefix: granting it lets the
+        // account connect before the plugin has any table, so a plugin with
+        // none still runs its hook through its own account.
+        let mut tables = names.to_vec();
+        tables.push(table_prefix.to_owned());
         for row in rows {
-            let table: String = row.try_get(0)?;
+            tables.push(row.try_get(0)?);
+        }
+        tables.sort();
+        tables.dedup();
+        for table in &tables {
+            // Every privilege on its own names (DDL included, for its
+            // migrations), never the grant option.
             sqlx::query(&format!(
-                "GRANT SELECT, INSERT, UPDATE, DELETE ON `{}` TO {account}",
+                "GRANT ALL PRIVILEGES ON `{}` TO {account}",
                 table.replace('`', "``")
             ))
             .persistent(false)
             .execute(&mut *conn)
             .await?;
         }
-        Ok::<_, sqlx::Error>(tables)
+        Ok::<_, sqlx::Error>(())
     };
     let opened = match setup.await {
-        // An account with no grant cannot even connect to the database; the
-        // pool opens once the plugin's migrations have made its tables.
-        Ok(0) => return Ok(()),
-        Ok(_) => {
+        Ok(()) => {
             db.plugin_sql()
                 .open_plugin_pool(plugin, &account_name(tag, plugin), &password)
                 .await
@@ -287,9 +380,70 @@ async fn ensure_account(db: &Db, plugin: &str, table_prefix: &str) -> Result<(),
         Err(e) => Err(e),
     };
     if let Err(e) = opened {
-        tracing::warn!(plugin, error = %e, "cannot set up the plugin's own database account (the host's user needs CREATE USER and GRANT OPTION); its SQL runs through the host's account, checked by the parser guard alone");
+        tracing::warn!(plugin, error = %e, "cannot set up the plugin's own database account; its SQL runs through the host's account, checked by the parser guard alone");
     }
     Ok(())
+}
+
+/// Drops `plugin`'s role (PostgreSQL: after dropping what it owns and was
+/// granted in this database) or account (MySQL/MariaDB: its grants go
+/// with it), and closes its pool. For a removal with its data: its tables
+/// are gone already. Idempotent.
+pub async fn drop_role(db: &Db, plugin: &str) -> Result<(), sqlx::Error> {
+    db.plugin_sql().close_plugin_pool(plugin).await;
+    match db.plugin_sql().rights() {
+        DbRights::PostgresRoles { tag, .. } => {
+            let role = role_name(tag, plugin);
+            let exists = sqlx::query("SELECT 1 FROM pg_roles WHERE rolname = $1")
+                .bind(&role)
+                .fetch_optional(db.pool())
+                .await?
+                .is_some();
+            if exists {
+                let quoted = quote_ident(&role);
+                sqlx::query(&format!("DROP OWNED BY {quoted}"))
+                    .execute(db.pool())
+                    .await?;
+                sqlx::query(&format!("DROP ROLE IF EXISTS {quoted}"))
+                    .execute(db.pool())
+                    .await?;
+            }
+        }
+        DbRights::Mysql {
+            tag,
+            account_host,
+            missing: None,
+            ..
+        } => {
+            sqlx::query(&format!(
+                "DROP USER IF EXISTS {}@{}",
+                quote_mysql_string(&account_name(tag, plugin)),
+                quote_mysql_string(account_host)
+            ))
+            .persistent(false)
+            .execute(db.pool())
+            .await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Every name under `table_prefix` that `sql` mentions (bare, or quoted with
+/// backticks or double quotes), as written: what a plugin's MySQL account is
+/// granted before its migrations run. Names the guard would not let a
+/// plugin create (anything but ASCII letters, digits and `_`) are left out;
+/// over-collecting is harmless, since every name is under the prefix.
+pub fn names_under_prefix(sql: &str, table_prefix: &str) -> Vec<String> {
+    let prefix = table_prefix.to_ascii_lowercase();
+    let mut names: Vec<String> = sql
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| word.len() > prefix.len() && word.to_ascii_lowercase().starts_with(&prefix))
+        .map(str::to_owned)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 async fn adopt_tables(
@@ -450,5 +604,16 @@ mod tests {
         let name = role_name(&a, &long);
         assert!(name.len() <= 63, "{name}");
         assert_ne!(role_name(&a, &long), role_name(&a, &"x".repeat(81)));
+    }
+
+    #[test]
+    fn migration_names_under_the_prefix_are_found_bare_or_quoted() {
+        let sql = "CREATE TABLE probe_notes (id INT, probe_ref INT);\n\
+                   ALTER TABLE `probe_tags` ADD KEY k (id); CREATE TABLE \"Probe_Up\" (a INT);\n\
+                   INSERT INTO goods_items SELECT * FROM probe_";
+        assert_eq!(
+            names_under_prefix(sql, "probe_"),
+            ["Probe_Up", "probe_notes", "probe_ref", "probe_tags"]
+        );
     }
 }

@@ -236,6 +236,40 @@ impl PluginSqlShared {
         Ok(())
     }
 
+    /// Closes `plugin`'s own pool, e.g. before its role is dropped.
+    pub async fn close_plugin_pool(&self, plugin: &str) {
+        let pool = {
+            let mut pools = match self.plugin_pools.lock() {
+                Ok(p) => p,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            pools.remove(plugin)
+        };
+        if let Some(pool) = pool {
+            pool.close().await;
+        }
+    }
+
+    /// A transaction logged in as `plugin`'s own role or account, for its
+    /// migrations and install hook: none where it has no pool of its own
+    /// (SQLite, whose authorizer walls the host's own connection, or a
+    /// user that cannot create roles).
+    pub async fn plugin_transaction(
+        &self,
+        plugin: &str,
+    ) -> Result<Option<sqlx::Transaction<'static, Any>>, sqlx::Error> {
+        match self.plugin_pool(plugin) {
+            Some(pool) => Ok(Some(pool.begin().await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether `plugin`'s statements and migrations skip the parser guard
+    /// (test builds, see `switch_off_guard_for_tests`).
+    pub fn guard_is_off_for(&self, plugin: &str) -> bool {
+        self.settings().guard_off_for.as_deref() == Some(plugin)
+    }
+
     fn plugin_pool(&self, plugin: &str) -> Option<sqlx::AnyPool> {
         let pools = match self.plugin_pools.lock() {
             Ok(p) => p,
@@ -275,30 +309,32 @@ impl PluginSqlShared {
     /// operator opted in; in dev mode it says (once) when the parser guard
     /// is the only wall.
     pub fn configure(&self, policy: &PluginSqlPolicy) -> Result<(), DbError> {
-        match (&self.rights, policy.production) {
-            (DbRights::GuardOnly { missing }, true) => {
+        match (self.rights.missing(), policy.production) {
+            (Some(missing), true) => {
                 return Err(DbError::Rights(format!(
                     "the database user lacks {missing}, which production mode needs so that the \
                      database itself keeps each plugin to its own tables; grant it, or run in dev mode"
                 )));
             }
-            (DbRights::GuardOnly { missing }, false) => tracing::warn!(
+            (Some(missing), false) => tracing::warn!(
                 "dev mode: the database user lacks {missing}; plugin SQL is checked by the parser guard alone"
             ),
-            (
-                DbRights::PostgresRoles {
-                    superuser: true, ..
-                },
-                true,
-            ) if !policy.allow_superuser => {
-                return Err(DbError::Rights(
-                    "the database user is a PostgreSQL superuser; production mode does not run plugin \
-                     SQL through one. Connect as a user with CREATEROLE but not SUPERUSER, or set \
-                     database.plugin_sql_as_superuser to true to accept the risk"
-                        .into(),
-                ));
-            }
             _ => {}
+        }
+        let superuser = matches!(
+            self.rights,
+            DbRights::PostgresRoles {
+                superuser: true,
+                ..
+            }
+        );
+        if superuser && policy.production && !policy.allow_superuser {
+            return Err(DbError::Rights(
+                "the database user is a PostgreSQL superuser; production mode does not run plugin \
+                 SQL through one. Connect as a user with CREATEROLE but not SUPERUSER, or set \
+                 database.plugin_sql_as_superuser to true to accept the risk"
+                    .into(),
+            ));
         }
         let mut settings = match self.settings.write() {
             Ok(s) => s,

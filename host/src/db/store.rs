@@ -1,6 +1,6 @@
-//! The host's own tables: the installed plugin set, each plugin's key-value
-//! store and the task run history. Every statement the host runs on its
-//! tables is written here.
+//! The host's own tables: the installed plugin set and each plugin's
+//! key-value store (the task run history is [`super::task_runs`]). Every
+//! statement the host runs on these tables is written here.
 
 use plinth_package::manifest::{Manifest, ManifestError};
 use sqlx::Row;
@@ -249,65 +249,6 @@ pub async fn kv_delete(db: &Db, plugin: &str, key: &str) -> Result<bool, DbError
         .execute(db.pool())
         .await?;
     Ok(result.rows_affected() > 0)
-}
-
-/// One task run, as the scheduler records it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TaskRun {
-    pub plugin: String,
-    pub version: String,
-    pub task: String,
-    pub started_at: i64,
-    pub finished_at: Option<i64>,
-    pub outcome: String,
-    pub message: Option<String>,
-}
-
-pub async fn record_task_run(db: &Db, run: &TaskRun) -> Result<(), DbError> {
-    let sql = host_sql(
-        db.dialect(),
-        "INSERT INTO plinth_task_runs \
-         (plugin, version, task, started_at, finished_at, outcome, message) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
-    );
-    sqlx::query(&sql)
-        .bind(&run.plugin)
-        .bind(&run.version)
-        .bind(&run.task)
-        .bind(run.started_at)
-        .bind(run.finished_at)
-        .bind(&run.outcome)
-        .bind(run.message.clone())
-        .execute(db.pool())
-        .await?;
-    Ok(())
-}
-
-/// The newest `limit` runs of a plugin's tasks, newest first.
-pub async fn task_runs(db: &Db, plugin: &str, limit: i64) -> Result<Vec<TaskRun>, DbError> {
-    let sql = host_sql(
-        db.dialect(),
-        "SELECT plugin, version, task, started_at, finished_at, outcome, message \
-         FROM plinth_task_runs WHERE plugin = ? ORDER BY id DESC LIMIT ?",
-    );
-    let rows = sqlx::query(&sql)
-        .bind(plugin)
-        .bind(limit)
-        .fetch_all(db.pool())
-        .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(TaskRun {
-                plugin: text(row, "plugin")?,
-                version: text(row, "version")?,
-                task: text(row, "task")?,
-                started_at: row.try_get("started_at")?,
-                finished_at: row.try_get("finished_at")?,
-                outcome: text(row, "outcome")?,
-                message: optional_text(row, "message")?,
-            })
-        })
-        .collect()
 }
 
 /// Drops every table whose name starts with `prefix` (a plugin's tables on

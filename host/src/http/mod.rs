@@ -20,6 +20,7 @@
 //! logic of its own.
 
 pub mod admin;
+pub mod admin_tasks;
 mod api;
 mod authn;
 pub mod error;
@@ -38,6 +39,7 @@ use tower_http::services::ServeDir;
 
 use crate::Host;
 use crate::agent::AgentState;
+use crate::background::Scheduler;
 use crate::config::Config;
 
 pub use error::ApiError;
@@ -56,6 +58,8 @@ struct AppInner {
     config: Arc<Config>,
     started: OnceLock<Started>,
     ready: AtomicBool,
+    /// The task scheduler, for run-now; set once the background jobs run.
+    scheduler: OnceLock<Scheduler>,
 }
 
 #[derive(Debug)]
@@ -72,6 +76,7 @@ impl AppState {
                 config,
                 started: OnceLock::new(),
                 ready: AtomicBool::new(false),
+                scheduler: OnceLock::new(),
             }),
         }
     }
@@ -87,6 +92,18 @@ impl AppState {
     pub fn set_ready(&self, host: Host, agent: AgentState) {
         let _ = self.inner.started.set(Started { host, agent });
         self.inner.ready.store(true, Ordering::Release);
+    }
+
+    /// Hands the running scheduler to the task admin API.
+    pub fn set_scheduler(&self, scheduler: Scheduler) {
+        let _ = self.inner.scheduler.set(scheduler);
+    }
+
+    /// The scheduler, or a 503 until the background jobs run.
+    pub fn scheduler(&self) -> Result<&Scheduler, ApiError> {
+        self.inner.scheduler.get().ok_or_else(|| {
+            ApiError::unavailable("the task scheduler is not running yet; retry shortly")
+        })
     }
 
     pub fn config(&self) -> &Config {
@@ -134,6 +151,20 @@ pub fn app(state: AppState) -> Router {
             "/plugins/{name}/disable",
             axum::routing::post(admin::disable),
         )
+        .route("/tasks", get(admin_tasks::list))
+        .route(
+            "/tasks/{plugin}/{task}/run",
+            axum::routing::post(admin_tasks::run_now),
+        )
+        .route(
+            "/tasks/{plugin}/{task}/pause",
+            axum::routing::post(admin_tasks::pause),
+        )
+        .route(
+            "/tasks/{plugin}/{task}/resume",
+            axum::routing::post(admin_tasks::resume),
+        )
+        .route("/tasks/{plugin}/{task}/runs", get(admin_tasks::runs))
         .route("/journal", get(admin::journal))
         .route("/agent", get(admin::agent))
         .route(

@@ -20,7 +20,7 @@ use crate::config::plugin_settings::{ResolvedSettings, SettingView, SettingsErro
 use crate::db::migrate::{self, MigrateError, Migration, plugin_scope};
 use crate::db::scope::{self, ScopeError};
 use crate::db::store::{self, InstalledPlugin, PluginState, StoredManifestError};
-use crate::db::{Db, DbError, now_ms};
+use crate::db::{Db, DbError, Dialect, now_ms};
 use crate::db::{plugin_roles, plugin_sql};
 use crate::host::Host;
 use crate::plugin_files::PluginFiles;
@@ -360,14 +360,24 @@ pub async fn migrate_and_record(
     let from_version = previous.as_ref().map(|p| p.version.clone());
     let version_changed = from_version.as_deref() != Some(version.as_str());
 
-    // The plugin's own database role (PostgreSQL), before its tables are
-    // created or changed.
-    plugin_roles::ensure_role(&host.db, &name, &manifest.capabilities.table_prefix).await?;
+    // The plugin's own database role or account, before its tables are
+    // created or changed (on MySQL granted the names its migrations make).
+    let prefix = &manifest.capabilities.table_prefix;
+    let names: Vec<String> = migrations
+        .iter()
+        .flat_map(|m| {
+            plugin_roles::names_under_prefix(&m.sql.replace("{{prefix}}", prefix), prefix)
+        })
+        .collect();
+    plugin_roles::ensure_role(&host.db, &name, prefix, &names).await?;
     if !host.db.dialect().transactional_ddl() {
         // MySQL: DDL commits as it runs; each file is recorded right after it.
+        // The statements run through the plugin's own account.
         let mut conn = host.db.pool().acquire().await.map_err(DbError::from)?;
+        let mut own = host.db.plugin_sql().plugin_transaction(&name).await?;
         apply_plugin_migrations(
             &mut conn,
+            own.as_deref_mut(),
             &host.db,
             &name,
             &scope_name,
@@ -375,15 +385,36 @@ pub async fn migrate_and_record(
             &migrations,
         )
         .await?;
-        // Grants follow the tables: the plugin's account gets the new ones.
-        plugin_roles::ensure_role(&host.db, &name, &manifest.capabilities.table_prefix).await?;
+        if let Some(own) = own {
+            own.commit().await?;
+        }
+        // Grants follow the tables: the plugin's account gets any new ones.
+        plugin_roles::ensure_role(&host.db, &name, prefix, &names).await?;
     }
     // A pool-owned ('static) transaction, because the install hook's store
     // holds it while the guest runs.
     let mut tx = host.db.pool().begin().await?;
+    // The plugin's migrations and install hook run logged in as its own role
+    // or account where it has one, so no statement of theirs can switch back
+    // to the host's user (`RESET ROLE`, `set_config('role', …)`); the
+    // host's records go in `tx`. `own` commits just before `tx`.
+    let mut own = match host.db.dialect() {
+        Dialect::Postgres | Dialect::Mysql => {
+            host.db.plugin_sql().plugin_transaction(&name).await?
+        }
+        Dialect::Sqlite => None,
+    };
     if host.db.dialect().transactional_ddl() {
-        apply_plugin_migrations(&mut tx, &host.db, &name, &scope_name, manifest, &migrations)
-            .await?;
+        apply_plugin_migrations(
+            &mut tx,
+            own.as_deref_mut(),
+            &host.db,
+            &name,
+            &scope_name,
+            manifest,
+            &migrations,
+        )
+        .await?;
     }
     let now = now_ms();
     let record = InstalledPlugin {
@@ -407,8 +438,13 @@ pub async fn migrate_and_record(
 
     if version_changed && let crate::runtime::LoadedComponent::Plinth(component) = &loaded.component
     {
-        let (outcome, tx) = component
-            .install(tx, from_version.as_deref(), &version)
+        // The hook runs in the plugin's own transaction when it has one.
+        let (hook_tx, host_tx) = match own.take() {
+            Some(own) => (own, Some(tx)),
+            None => (tx, None),
+        };
+        let (outcome, hook_tx) = component
+            .install(hook_tx, from_version.as_deref(), &version)
             .await;
         let from = from_version.clone().unwrap_or_else(|| "nothing".into());
         let failure = match outcome {
@@ -424,15 +460,25 @@ pub async fn migrate_and_record(
                 source,
             }),
         };
-        match (failure, tx) {
-            (None, Some(mut tx)) => {
+        match (failure, hook_tx) {
+            (None, Some(hook_tx)) => {
+                let (own, mut tx) = match host_tx {
+                    Some(host_tx) => (Some(hook_tx), host_tx),
+                    None => (None, hook_tx),
+                };
                 if let Some(journal) = journal.as_deref_mut() {
                     journal.step_on(&mut tx, Step::Committed, None).await?;
+                }
+                if let Some(own) = own {
+                    own.commit().await?;
                 }
                 tx.commit().await?;
                 fault::after_step(Step::Committed);
             }
             (None, None) => {
+                if let Some(host_tx) = host_tx {
+                    host_tx.rollback().await?;
+                }
                 return Err(InstallError::HookCrashed {
                     plugin: name,
                     source: CallError::BadResponse {
@@ -441,9 +487,12 @@ pub async fn migrate_and_record(
                     },
                 });
             }
-            (Some(error), tx) => {
-                if let Some(tx) = tx {
-                    tx.rollback().await?;
+            (Some(error), hook_tx) => {
+                if let Some(hook_tx) = hook_tx {
+                    hook_tx.rollback().await?;
+                }
+                if let Some(host_tx) = host_tx {
+                    host_tx.rollback().await?;
                 }
                 return Err(error);
             }
@@ -453,13 +502,20 @@ pub async fn migrate_and_record(
     if let Some(journal) = journal {
         journal.step_on(&mut tx, Step::Committed, None).await?;
     }
+    if let Some(own) = own {
+        own.commit().await?;
+    }
     tx.commit().await?;
     fault::after_step(Step::Committed);
     Ok(record)
 }
 
+/// Applies the pending migrations: their statements on `own` (the plugin's
+/// own login) when given, else on `conn` inside the plugin's wall; the
+/// history on `conn`, the host's.
 async fn apply_plugin_migrations(
     conn: &mut AnyConnection,
+    mut own: Option<&mut AnyConnection>,
     db: &Db,
     plugin: &str,
     scope_name: &str,
@@ -472,26 +528,35 @@ async fn apply_plugin_migrations(
             plugin: plugin.to_owned(),
             source,
         })?;
+    let prefix = &manifest.capabilities.table_prefix;
     for migration in todo {
-        let statements = scope::check_script(
-            db.dialect(),
-            &manifest.capabilities.table_prefix,
-            &migration.sql,
-        )
-        .map_err(|source| InstallError::MigrationRefused {
+        let refused = |source| InstallError::MigrationRefused {
             plugin: plugin.to_owned(),
             migration: migration.id.clone(),
             source,
-        })?;
+        };
+        let statements: Vec<String> = if db.plugin_sql().guard_is_off_for(plugin) {
+            scope::split_script_unchecked(db.dialect(), prefix, &migration.sql).map_err(refused)?
+        } else {
+            scope::check_script(db.dialect(), prefix, &migration.sql)
+                .map_err(refused)?
+                .into_iter()
+                .map(|s| s.sql)
+                .collect()
+        };
         for statement in statements {
             // One checked statement at a time, inside the plugin's database
-            // wall (its role on PostgreSQL, the authorizer on SQLite).
+            // wall (its own login, or the authorizer on SQLite).
+            let target: &mut AnyConnection = match own.as_deref_mut() {
+                Some(own) => own,
+                None => &mut *conn,
+            };
             plugin_sql::run_migration_statement(
-                conn,
+                target,
                 db,
                 plugin,
-                &manifest.capabilities.table_prefix,
-                &statement.sql,
+                prefix,
+                &statement,
                 plugin_sql::MIGRATION_STATEMENT_LIMIT,
             )
             .await

@@ -20,7 +20,7 @@ use semver::Version;
 use super::journal::{InstallJournal, Operation, Step};
 use super::{InstallError, PluginDir, load, migrate_and_record};
 use crate::db::store::{self, InstalledPlugin, PluginState};
-use crate::db::{DbError, migrate, now_ms};
+use crate::db::{DbError, migrate, now_ms, plugin_roles};
 use crate::host::{Host, OperationGuard};
 
 /// What the caller wants of a package.
@@ -670,6 +670,16 @@ pub async fn remove(
                     source,
                 }
             })?;
+            // Its role or account goes with its tables. The removal has
+            // happened; a role the server will not drop (it owns objects in
+            // another database) costs a warning.
+            if let Err(e) = plugin_roles::drop_role(&host.db, name).await {
+                tracing::warn!(plugin = name, error = %e, "the plugin's database role was not dropped");
+            }
+        } else {
+            // Kept data stays owned by (granted to) the plugin's role, which
+            // a reinstall goes on with; only its connections close.
+            host.db.plugin_sql().close_plugin_pool(name).await;
         }
         let _ = std::fs::remove_dir_all(host.data.plugin(name));
         finish(host, &mut journal).await

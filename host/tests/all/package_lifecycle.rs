@@ -66,7 +66,7 @@ async fn install_upgrade_fail_and_rollback_keep_data_and_one_serving_version() {
         let (status, body) = admin.install(broken_goods_1_2(), "upgrade").await;
         assert_eq!(status, 422, "{kind}: {body}");
         assert!(
-            Admin::message(&body).contains("0004_broken.sql"),
+            Admin::message(&body).contains("0005_broken.sql"),
             "{kind}: {body}"
         );
         assert_eq!(
@@ -89,7 +89,7 @@ async fn install_upgrade_fail_and_rollback_keep_data_and_one_serving_version() {
             "{kind}: the failure is journalled: {journal}"
         );
         if kind != crate::support::DbKind::Mysql {
-            // Transactional DDL: 0003 rolled back with 0004.
+            // Transactional DDL: 0004 rolled back with 0005.
             let note = host
                 .get("/p/goods/api/items")
                 .await
@@ -103,7 +103,7 @@ async fn install_upgrade_fail_and_rollback_keep_data_and_one_serving_version() {
             .fetch_one(host.host.db.pool())
             .await
             .expect("ledger");
-            assert_eq!(applied, 2, "{kind}: only 0001 and 0002 are recorded");
+            assert_eq!(applied, 3, "{kind}: only 1.1.0's 0001 to 0003 are recorded");
         }
 
         // Rollback serves 1.0.0's code again; the data stays.

@@ -413,3 +413,284 @@ async fn mariadb_file_access_is_refused_and_reads_or_writes_nothing() {
     }
     host.stop().await;
 }
+
+/// The host's own database user.
+async fn host_user(host: &TestHost, kind: DbKind) -> String {
+    let sql = match kind {
+        DbKind::Mysql => "SELECT CAST(SUBSTRING_INDEX(CURRENT_USER(), '@', 1) AS CHAR)",
+        DbKind::Postgres => "SELECT CAST(current_user AS TEXT)",
+        DbKind::Sqlite => return String::new(),
+    };
+    let row = sqlx::query(sql)
+        .fetch_one(host.host.db.pool())
+        .await
+        .expect("current user");
+    sqlx::Row::try_get(&row, 0).expect("user")
+}
+
+/// Statements a hostile migration file or install hook tries, each of
+/// which must leave `goods_items` and the host's tables as they were.
+fn hostile_install_statements(kind: DbKind, host_user: &str) -> Vec<String> {
+    let mut statements = vec![
+        "UPDATE goods_items SET stock = 0".to_owned(),
+        "DELETE FROM goods_items".to_owned(),
+        "DROP TABLE goods_items".to_owned(),
+        "INSERT INTO goods_items (sku, name, price_cents, stock, created_at) \
+         VALUES ('X', 'x', 1, 1, 0)"
+            .to_owned(),
+        "CREATE TABLE probe_copy AS SELECT * FROM plinth_plugins".to_owned(),
+    ];
+    if kind == DbKind::Postgres {
+        // The plugin's statements run logged in as its own role: nothing
+        // switches back to the host's user.
+        for switch in [
+            "RESET ROLE".to_owned(),
+            "SELECT set_config('role', 'none', false)".to_owned(),
+            format!("SET ROLE \"{host_user}\""),
+            format!("SET SESSION AUTHORIZATION \"{host_user}\""),
+            "SET SESSION AUTHORIZATION DEFAULT".to_owned(),
+        ] {
+            statements.push(format!("{switch};\nUPDATE goods_items SET stock = 0"));
+        }
+        statements.push(
+            "SELECT set_config('role', 'none', true) AS r, \
+             query_to_xml('SELECT count(*) FROM plinth_plugins', true, true, '')::text AS x"
+                .to_owned(),
+        );
+    }
+    statements
+}
+
+/// Whether goods' item and the host's records are as they were.
+async fn nothing_changed(host: &TestHost, kind: DbKind, what: &str) {
+    assert_eq!(count(host, "goods_items").await, 1, "{kind}: {what}");
+    let items: Value = host
+        .get("/p/goods/api/items")
+        .await
+        .json()
+        .await
+        .expect("items");
+    assert_eq!(items[0]["stock"], 3, "{kind}: stock unchanged after {what}");
+    let probe = plinth_host::db::store::installed_plugin(&host.host.db, "probe")
+        .await
+        .expect("read plugins")
+        .expect("probe installed");
+    assert_eq!(probe.version, "0.1.0", "{kind}: the upgrade failed: {what}");
+    host_write(host, "after a hostile install")
+        .await
+        .unwrap_or_else(|e| panic!("{kind}: the host writes after {what}: {e}"));
+}
+
+fn refused_by_the_database(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("denied") || m.contains("refused") || m.contains("must be owner")
+}
+
+#[tokio::test]
+async fn with_the_guard_off_migrations_touching_other_tables_are_refused_by_the_database() {
+    for db in all_dbs().await {
+        let data = tempfile::tempdir().expect("temp dir");
+        let host = start(&db, data.path(), 2000).await;
+        add_goods_item(&host, "M-1").await;
+        host.host
+            .db
+            .plugin_sql()
+            .switch_off_guard_for_tests("probe")
+            .expect("dev mode allows the switch");
+        let user = host_user(&host, db.kind).await;
+        for stmt in hostile_install_statements(db.kind, &user) {
+            let file = format!("{stmt};\n");
+            let extra: Vec<(String, &str)> = ["sqlite", "postgres", "mysql"]
+                .iter()
+                .map(|d| (format!("sql/{d}/0002_hostile.sql"), file.as_str()))
+                .collect();
+            let extra: Vec<(&str, &str)> = extra.iter().map(|(p, c)| (p.as_str(), *c)).collect();
+            let package = crate::support::derived_package("probe-0.1.0", "0.2.0", &extra);
+            let (status, body) = host.admin().install(package, "upgrade").await;
+            let message = crate::support::Admin::message(&body);
+            assert_eq!(
+                status, 422,
+                "{}: {stmt} must fail the install: {body}",
+                db.kind
+            );
+            assert!(
+                refused_by_the_database(&message),
+                "{}: the database refuses {stmt}: {message}",
+                db.kind
+            );
+            nothing_changed(&host, db.kind, &stmt).await;
+        }
+        host.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn with_the_guard_off_an_install_hook_touching_other_tables_is_refused_by_the_database() {
+    for db in all_dbs().await {
+        let data = tempfile::tempdir().expect("temp dir");
+        let host = start(&db, data.path(), 2000).await;
+        add_goods_item(&host, "H-1").await;
+        host.host
+            .db
+            .plugin_sql()
+            .switch_off_guard_for_tests("probe")
+            .expect("dev mode allows the switch");
+        let user = host_user(&host, db.kind).await;
+        let placeholder = match db.kind {
+            DbKind::Postgres => "$1",
+            _ => "?",
+        };
+        for stmt in hostile_install_statements(db.kind, &user) {
+            // probe's hook runs the statements kept in its rows with a
+            // negative id, in order, on an upgrade.
+            sqlx::query("DELETE FROM probe_notes WHERE id < 0")
+                .execute(host.host.db.pool())
+                .await
+                .expect("clear the hook's script");
+            for (i, part) in stmt.split(";\n").enumerate() {
+                sqlx::query(&format!(
+                    "INSERT INTO probe_notes (id, body) VALUES ({}, {placeholder})",
+                    -(i as i64) - 1
+                ))
+                .bind(part)
+                .execute(host.host.db.pool())
+                .await
+                .expect("store the hook's script");
+            }
+            let package = crate::support::derived_package("probe-0.1.0", "0.2.0", &[]);
+            let (status, body) = host.admin().install(package, "upgrade").await;
+            let message = crate::support::Admin::message(&body);
+            assert_eq!(
+                status, 422,
+                "{}: {stmt} must fail the hook: {body}",
+                db.kind
+            );
+            assert!(
+                refused_by_the_database(&message),
+                "{}: the database refuses {stmt}: {message}",
+                db.kind
+            );
+            nothing_changed(&host, db.kind, &stmt).await;
+        }
+        // The hook itself works: a statement on its own table succeeds.
+        sqlx::query("DELETE FROM probe_notes WHERE id < 0")
+            .execute(host.host.db.pool())
+            .await
+            .expect("clear the hook's script");
+        sqlx::query(&format!(
+            "INSERT INTO probe_notes (id, body) VALUES (-1, {placeholder})"
+        ))
+        .bind("INSERT INTO probe_notes (id, body) VALUES (7, 'from the hook')")
+        .execute(host.host.db.pool())
+        .await
+        .expect("store the hook's script");
+        let package = crate::support::derived_package("probe-0.1.0", "0.2.0", &[]);
+        let (status, body) = host.admin().install(package, "upgrade").await;
+        assert!(
+            (200..300).contains(&status),
+            "{}: a hook on its own table: {body}",
+            db.kind
+        );
+        assert_eq!(
+            count(&host, "probe_notes WHERE id = 7").await,
+            1,
+            "{}",
+            db.kind
+        );
+        host.stop().await;
+    }
+}
+
+/// A login user of the test database without the rights the second wall
+/// needs: PostgreSQL without CREATEROLE, MariaDB without CREATE USER and
+/// the grant option. Dropped by [`drop_weak_user`].
+async fn weak_user(db: &TestDb) -> (String, String) {
+    let name = format!("plinth_t_weak_{:08x}", rand::random::<u32>());
+    let admin = sqlx::AnyPool::connect(&db.url).await.expect("admin pool");
+    let database = db.url.rsplit('/').next().expect("database name").to_owned();
+    let statements = match db.kind {
+        DbKind::Postgres => vec![
+            format!("CREATE ROLE {name} LOGIN"),
+            format!("GRANT ALL ON DATABASE {database} TO {name}"),
+            format!("GRANT ALL ON SCHEMA public TO {name}"),
+        ],
+        _ => vec![
+            format!("CREATE USER '{name}'@'%' IDENTIFIED BY 'weak-pw'"),
+            format!("GRANT ALL ON `{database}`.* TO '{name}'@'%'"),
+        ],
+    };
+    for sql in statements {
+        sqlx::raw_sql(&sql)
+            .execute(&admin)
+            .await
+            .expect("weak user");
+    }
+    admin.close().await;
+    let (scheme, rest) = db.url.split_once("://").expect("url");
+    let host_and_db = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let url = match db.kind {
+        DbKind::Postgres => format!("{scheme}://{name}@{host_and_db}"),
+        _ => format!("{scheme}://{name}:weak-pw@{host_and_db}"),
+    };
+    (name, url)
+}
+
+async fn drop_weak_user(db: &TestDb, name: &str) {
+    let admin = sqlx::AnyPool::connect(&db.url).await.expect("admin pool");
+    let sql = match db.kind {
+        DbKind::Postgres => {
+            let _ = sqlx::raw_sql(&format!("DROP OWNED BY {name}"))
+                .execute(&admin)
+                .await;
+            format!("DROP ROLE IF EXISTS {name}")
+        }
+        _ => format!("DROP USER IF EXISTS '{name}'@'%'"),
+    };
+    let _ = sqlx::raw_sql(&sql).execute(&admin).await;
+    admin.close().await;
+}
+
+#[tokio::test]
+async fn production_refuses_a_database_user_that_cannot_confine_plugins() {
+    for kind in [DbKind::Postgres, DbKind::Mysql] {
+        let Some(db) = TestDb::create(kind).await else {
+            continue;
+        };
+        let (name, url) = weak_user(&db).await;
+        let data = tempfile::tempdir().expect("temp dir");
+        let mut config = test_config(&db, data.path(), &[("goods", "1.0.0")]);
+        config.database.url = url;
+        config.mode = plinth_host::config::Mode::Production;
+        config.admin.token = "a-long-enough-production-admin-token-0123456789".into();
+        let err = TestHost::start(config.clone())
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{kind}: production starts only with the rights"))
+            .to_string();
+        let right = match kind {
+            DbKind::Postgres => "CREATEROLE",
+            _ => "CREATE USER and GRANT OPTION",
+        };
+        assert!(
+            err.contains(right) && err.contains("production mode"),
+            "{kind}: the refusal names the missing right: {err}"
+        );
+        // Dev mode runs, with the parser guard as the only wall.
+        config.mode = plinth_host::config::Mode::Dev;
+        let host = TestHost::start(config).await.expect("dev mode starts");
+        let missing = host
+            .host
+            .db
+            .plugin_sql()
+            .rights()
+            .missing()
+            .map(str::to_owned);
+        assert!(
+            missing.as_deref().is_some_and(|m| m.contains(right)),
+            "{kind}: dev mode knows what is missing: {missing:?}"
+        );
+        add_goods_item(&host, "W-1").await;
+        host.stop().await;
+        drop_weak_user(&db, &name).await;
+    }
+}

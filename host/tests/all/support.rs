@@ -314,7 +314,9 @@ impl TestHost {
             .await
             .expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
-        let router = app(AppState::ready(host.clone(), agent.clone()));
+        let state = AppState::ready(host.clone(), agent.clone());
+        state.set_scheduler(background.scheduler.clone());
+        let router = app(state);
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
@@ -405,11 +407,11 @@ pub fn broken_goods_1_2() -> Vec<u8> {
     let mut extra = Vec::new();
     for dialect in ["sqlite", "postgres", "mysql"] {
         extra.push((
-            format!("sql/{dialect}/0003_add_note.sql"),
+            format!("sql/{dialect}/0004_add_note.sql"),
             "ALTER TABLE {{prefix}}items ADD COLUMN note VARCHAR(100);".to_owned(),
         ));
         extra.push((
-            format!("sql/{dialect}/0004_broken.sql"),
+            format!("sql/{dialect}/0005_broken.sql"),
             "ALTER TABLE {{prefix}}items ADD COLUMN category VARCHAR(40);".to_owned(),
         ));
     }

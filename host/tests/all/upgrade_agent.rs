@@ -128,7 +128,7 @@ async fn pushed_releases_install_upgrade_and_fail_safely() {
         assert_eq!(third["outcome"], "failure", "{kind}: {third:#}");
         let reason = third.to_string();
         assert!(
-            reason.contains("0004_broken.sql") || reason.contains("category"),
+            reason.contains("0005_broken.sql") || reason.contains("category"),
             "{kind}: the vendor's record names the failing migration: {third:#}"
         );
         assert_eq!(

@@ -4,7 +4,8 @@
 //! `low-stock-report` task and a `goods.stock-low` event. Every table name
 //! goes through `db::table`, so the `goods-acme` fork (prefix `goods_acme_`)
 //! runs this same code. With the `v1_1` feature this is goods 1.1.0, whose
-//! items carry a `category`.
+//! items carry a `category` and which writes a nightly stock summary
+//! ([`summary`]).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -13,6 +14,9 @@ use plinth_sdk::{
     Error, Plugin, Request, Response, Router, events, files, html, info, log, settings,
 };
 use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "v1_1")]
+mod summary;
 
 struct Goods;
 
@@ -29,6 +33,7 @@ impl Plugin for Goods {
             .post("/api/items/:id/stock", adjust_stock)
             .put("/api/items/:id/images/:file", set_image)
             .get("/api/items/:id/image", show_image)
+            .get("/api/stock-summaries", stock_summaries)
             // Every answer, 404s included, says which installed version
             // served it; the upgrade tests watch this header flip.
             .map_response(|r| r.with_header("x-plugin-version", info::version()))
@@ -58,6 +63,8 @@ impl Plugin for Goods {
     fn run_task(name: &str) -> Result<(), String> {
         match name {
             "low-stock-report" => low_stock_report(),
+            #[cfg(feature = "v1_1")]
+            "stock-summary" => summary::write(),
             other => Err(format!("unknown task: {other}")),
         }
     }
@@ -505,6 +512,17 @@ table {{ border-collapse: collapse; }} td, th {{ padding: .25rem .75rem; border-
 }
 
 // ----------------------------------------------------------------- task
+
+/// `GET /api/stock-summaries`: 1.1.0's nightly summaries; 1.0.0 has none.
+fn stock_summaries(req: &Request) -> Result<Response, Error> {
+    #[cfg(feature = "v1_1")]
+    return summary::list(req);
+    #[cfg(not(feature = "v1_1"))]
+    {
+        let _ = req;
+        Err(Error::not_found("stock summaries arrive with goods 1.1.0"))
+    }
+}
 
 /// Logs the items whose stock is below the `low_stock_threshold` setting
 /// (default 5) and, when there are any, publishes `goods.stock-low`.

@@ -13,6 +13,11 @@
 //! | `GET /info` | the plugin-info values as JSON |
 //! | `GET /last-event?topic=t` | the last payload received on topic `t`, 404 if none |
 //!
+//! Install hook, on an upgrade: runs the statements kept in `probe_notes`
+//! rows with a negative id (id -1 first, then -2, …) and fails with the
+//! first error, so the host's tests can show what the database refuses
+//! during an install.
+//!
 //! Tasks: `ok` succeeds, `fail` fails, `spin` never returns.
 //! Events: each payload received is kept in kv under `event:<topic>`.
 
@@ -45,6 +50,24 @@ impl Plugin for Probe {
             .put("/file", file_write)
             .get("/call", call_plugin)
             .get("/calling-plugin", calling_plugin)
+    }
+
+    fn install(from: Option<&str>, _to: &str) -> Result<(), String> {
+        if from.is_none() {
+            return Ok(());
+        }
+        let script = db::query(
+            &format!(
+                "SELECT body FROM {} WHERE id < 0 ORDER BY id DESC",
+                db::table("notes")
+            ),
+            &[],
+        )?;
+        for row in &script {
+            let statement: String = row.get("body")?;
+            db::query(&statement, &[]).map_err(|e| format!("{statement}: {e}"))?;
+        }
+        Ok(())
     }
 
     fn run_task(name: &str) -> Result<(), String> {

@@ -40,7 +40,9 @@
 //! string otherwise. Overriding a whole section (`PLINTH__SERVER={…}`)
 //! replaces it. Individual plugin
 //! entries cannot be overridden; `PLINTH__PLUGINS=<json array>` replaces the
-//! whole list.
+//! whole list. `PLINTH__PLUGINS__<NAME>__<KEY>` (a name, not an index) is a
+//! plugin setting, kept in [`Config::plugin_env`] and checked against the
+//! plugin's manifest when it loads ([`plugin_settings`]).
 //!
 //! # Placeholder secrets
 //!
@@ -55,11 +57,13 @@
 
 mod agent_limits;
 mod outbound;
+pub mod plugin_settings;
 mod sign_in;
 mod task_history;
 
 pub use agent_limits::AgentLimits;
 pub use outbound::{OutboundConfig, PluginOutbound};
+pub use plugin_settings::SettingValue;
 pub use sign_in::SignInLimits;
 pub use task_history::{TaskHistory, resolve_host_id};
 
@@ -139,6 +143,11 @@ pub struct Config {
     /// Plugins' outbound HTTP (`config/outbound.rs`).
     pub outbound: OutboundConfig,
     pub plugins: Vec<PluginEntry>,
+    /// `PLINTH__PLUGINS__<NAME>__<KEY>` variables the host started with:
+    /// plugin settings (secrets above all) kept out of config.json, read by
+    /// [`plugin_settings::resolve`].
+    #[serde(skip)]
+    pub plugin_env: BTreeMap<String, String>,
 }
 
 impl Default for Config {
@@ -155,6 +164,7 @@ impl Default for Config {
             tasks: TaskHistory::default(),
             outbound: OutboundConfig::default(),
             plugins: Vec::new(),
+            plugin_env: BTreeMap::new(),
         }
     }
 }
@@ -416,7 +426,7 @@ pub struct PluginEntry {
     #[serde(default = "default_true")]
     pub enabled: bool,
     #[serde(default)]
-    pub settings: BTreeMap<String, String>,
+    pub settings: BTreeMap<String, SettingValue>,
 }
 
 fn default_true() -> bool {
@@ -646,10 +656,14 @@ impl Config {
         let mut doc = defaults_value();
         merge(&mut doc, file_value, "")
             .map_err(|problem| problem.into_error(file, &EnvOrigins::default()))?;
+        let (plugin_env, env): (Vec<_>, Vec<_>) = env
+            .into_iter()
+            .partition(|(name, _)| is_plugin_setting_var(name));
         let origins = apply_env(&mut doc, env)?;
 
         let mut config: Config =
             serde_path_to_error::deserialize(doc).map_err(|e| de_error(&e, file, &origins))?;
+        config.plugin_env = plugin_env.into_iter().collect();
         config.resolve_paths(base_dir);
         config
             .validate()
@@ -1100,6 +1114,21 @@ impl EnvOrigins {
             })
             .map(|(_, var)| var.as_str())
     }
+}
+
+/// `PLINTH__PLUGINS__<NAME>__<KEY>` with a name (not an index): a plugin
+/// setting, not an override of the `plugins` list.
+fn is_plugin_setting_var(var: &str) -> bool {
+    let Some(rest) = var
+        .strip_prefix(ENV_PREFIX)
+        .and_then(|r| r.strip_prefix("PLUGINS__"))
+    else {
+        return false;
+    };
+    let parts: Vec<&str> = rest.split("__").collect();
+    parts.len() == 2
+        && parts.iter().all(|p| !p.is_empty())
+        && !parts[0].bytes().all(|b| b.is_ascii_digit())
 }
 
 fn apply_env(
@@ -1724,8 +1753,8 @@ mod tests {
         assert_eq!(hello.version, semver::Version::new(0, 1, 0));
         assert!(hello.enabled);
         assert_eq!(
-            hello.settings.get("greeting").map(String::as_str),
-            Some("hi")
+            hello.settings.get("greeting"),
+            Some(&SettingValue::from("hi"))
         );
         let goods = &config.plugins[1];
         assert!(goods.enabled, "enabled defaults to true");
@@ -1785,6 +1814,15 @@ mod tests {
         let e = parse_env("{}", &[("PLINTH__PLUGINS__0__NAME", "x")]).unwrap_err();
         assert!(matches!(e, ConfigError::Env { .. }));
         assert!(e.to_string().contains("PLINTH__PLUGINS"), "{e}");
+
+        // A name, not an index: a plugin setting, kept for the plugin's
+        // settings check and out of the document.
+        let config = parse_env("{}", &[("PLINTH__PLUGINS__GOODS__API_KEY", "k")]).unwrap();
+        assert_eq!(
+            config.plugin_env.get("PLINTH__PLUGINS__GOODS__API_KEY"),
+            Some(&"k".to_owned())
+        );
+        assert!(config.plugins.is_empty());
 
         let e = parse_env(
             "{}",
@@ -2251,7 +2289,7 @@ mod tests {
         .unwrap();
 
         let mut settings = BTreeMap::new();
-        settings.insert("greeting".to_owned(), "hi \"there\"".to_owned());
+        settings.insert("greeting".to_owned(), "hi \"there\"".into());
         let plugins = vec![
             PluginEntry {
                 name: "hello".to_owned(),

@@ -5,14 +5,16 @@
 //! needs (the scheduler's running set, the agent's state) stays with that
 //! part.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::caller::GrantsGeneration;
+use plinth_package::manifest::Manifest;
+
 use crate::config::Config;
+use crate::config::plugin_settings::{self, ResolvedSettings, SettingsError};
 use crate::db::Db;
 use crate::events::EventBus;
 use crate::live::LiveFeed;
@@ -43,15 +45,22 @@ pub struct Host {
 }
 
 impl Host {
-    /// The operator's settings for plugin `name` from config.json (empty
-    /// when it has none).
-    pub fn plugin_settings(&self, name: &str) -> BTreeMap<String, String> {
-        self.config
+    /// Plugin `manifest.name`'s settings from config.json and the
+    /// environment, checked against its `[[settings]]`.
+    pub fn plugin_settings(&self, manifest: &Manifest) -> Result<ResolvedSettings, SettingsError> {
+        let configured = self
+            .config
             .plugins
             .iter()
-            .find(|p| p.name == name)
+            .find(|p| p.name == manifest.name)
             .map(|p| p.settings.clone())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        plugin_settings::resolve(
+            &manifest.name,
+            &manifest.settings,
+            &configured,
+            &self.config.plugin_env,
+        )
     }
 
     /// What host imports of a plugin instance need.
@@ -63,6 +72,7 @@ impl Host {
                 config: self.config.outbound.clone(),
                 own: vec![self.config.server.bind.ip()],
             }),
+            plugins: Arc::new(self.registry.clone()),
         }
     }
 }

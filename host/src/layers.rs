@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 /// Top to bottom; each module depends only on modules in earlier rows.
 const LAYERS: &[&[&str]] = &[
     &["config", "paths", "caller"],
-    &["db", "events", "live"],
+    &["db", "events", "live", "plugin_files"],
     &["runtime"],
     &["registry"],
     &["host"],

@@ -11,7 +11,8 @@
 //!    [`caller`]: who an authenticated request is and what it may do.
 //! 2. [`db`]: the database pool, the migration ledger, the SQL scope guard
 //!    for plugins and the host's own tables; [`events`]: the bus between
-//!    plugins; [`live`]: the feed the admin web watches.
+//!    plugins; [`live`]: the feed the admin web watches;
+//!    [`plugin_files`]: each plugin's files under `data/files/`.
 //! 3. [`runtime`]: the wasmtime engine, the compile cache and plugin
 //!    instances with their limits; it knows nothing of HTTP frameworks.
 //! 4. [`registry`]: the set of plugins serving now, swapped atomically.
@@ -44,6 +45,7 @@ pub mod install;
 pub mod live;
 pub mod paths;
 pub mod plugin_cli;
+pub mod plugin_files;
 pub mod registry;
 pub mod runtime;
 pub mod startup;

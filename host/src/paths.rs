@@ -11,6 +11,7 @@
 //!   dropin/installed/           ... and moved here when that worked
 //!   dropin/failed/              ... or here when it was refused
 //!   download/                   the upgrade agent's resumable downloads
+//!   files/<name>/               plugin files, kept across versions (public/ served at /files/<name>/)
 //!   host.json                   left by a serving host for `plinth plugin …`
 //! ```
 
@@ -81,6 +82,12 @@ impl DataDir {
         self.root.join("download")
     }
 
+    /// Plugin `name`'s files: outside its versioned folders, so they
+    /// survive upgrades, rollbacks and an uninstall without `--drop-data`.
+    pub fn plugin_files(&self, name: &str) -> PathBuf {
+        self.root.join("files").join(name)
+    }
+
     /// The file a serving host leaves so `plinth plugin …` can find it.
     pub fn running_host_file(&self) -> PathBuf {
         self.root.join("host.json")
@@ -105,6 +112,10 @@ mod tests {
         );
         assert_eq!(data.dropin_failed(), Path::new("/srv/data/dropin/failed"));
         assert_eq!(data.downloads(), Path::new("/srv/data/download"));
+        assert_eq!(
+            data.plugin_files("goods"),
+            Path::new("/srv/data/files/goods")
+        );
         assert_eq!(data.running_host_file(), Path::new("/srv/data/host.json"));
     }
 }

@@ -12,6 +12,8 @@ use arc_swap::ArcSwap;
 use plinth_package::manifest::Manifest;
 
 use crate::runtime::LoadedComponent;
+use crate::runtime::PlinthComponent;
+use crate::runtime::plugin_calls::PluginDirectory;
 
 /// One serving plugin version.
 #[derive(Debug)]
@@ -27,6 +29,15 @@ impl LoadedPlugin {
 
     pub fn version(&self) -> String {
         self.manifest.version.to_string()
+    }
+}
+
+impl PluginDirectory for PluginRegistry {
+    fn handler(&self, name: &str) -> Option<Arc<PlinthComponent>> {
+        match &self.by_name(name)?.component {
+            LoadedComponent::Plinth(component) => Some(component.clone()),
+            LoadedComponent::WasiHttp(_) => None,
+        }
     }
 }
 

@@ -30,6 +30,9 @@
 //! * [`outbound`]: the host patterns of `capabilities.outbound_hosts` and
 //!   of the operator's per-plugin override, parsed and matched by one rule.
 //! * [`limits`]: per-route rate limits (`[[limits]]`) and their validation.
+//! * [`settings`]: typed `[[settings]]` and the check of a value against
+//!   its declaration; [`plugin_files`]: the plugin file-name rule, the
+//!   files quota and `[[uploads]]`.
 //! * [`db_url`]: database URLs with their password hidden, for the host's
 //!   and the vendor server's logs and messages.
 //!
@@ -43,7 +46,9 @@ pub mod deployment;
 pub mod limits;
 pub mod manifest;
 pub mod outbound;
+pub mod plugin_files;
 pub mod protocol;
+pub mod settings;
 pub mod task_policy;
 pub mod vendor_endpoint;
 

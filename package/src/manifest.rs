@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::limits::{RouteLimit, validate_limits};
 use crate::outbound::HostPattern;
+use crate::plugin_files::{DEFAULT_FILES_QUOTA_MB, Upload, validate_quota, validate_uploads};
+use crate::settings::{SettingSpec, validate_settings};
 
 /// Table prefixes a plugin may never have: they would reach the database's
 /// own catalog or the host's tables.
@@ -79,6 +81,12 @@ pub struct Manifest {
     /// Per-route rate limits (`[[limits]]`, see [`crate::limits`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub limits: Vec<RouteLimit>,
+    /// Typed settings the operator fills in (`crate::settings`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<SettingSpec>,
+    /// Routes whose body the host stores as a file (`crate::plugin_files`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uploads: Vec<Upload>,
 }
 
 /// What the plugin may reach outside its own code.
@@ -91,6 +99,13 @@ pub struct Capabilities {
     /// (`[scheme://]host[:port]`, `*.example.com`).
     #[serde(default)]
     pub outbound_hosts: Vec<String>,
+    /// How much its files under `data/files/<name>/` may take, in MiB.
+    #[serde(default = "default_files_quota_mb")]
+    pub files_quota_mb: u32,
+}
+
+fn default_files_quota_mb() -> u32 {
+    DEFAULT_FILES_QUOTA_MB
 }
 
 /// An entry in the host's navigation menu.
@@ -222,6 +237,9 @@ struct RawManifest {
     events: Events,
     #[serde(default)]
     limits: Vec<RouteLimit>,
+    settings: Vec<SettingSpec>,
+    #[serde(default)]
+    uploads: Vec<Upload>,
 }
 
 #[derive(Deserialize, Default)]
@@ -230,6 +248,7 @@ struct RawCapabilities {
     table_prefix: Option<String>,
     #[serde(default)]
     outbound_hosts: Vec<String>,
+    files_quota_mb: Option<u32>,
 }
 
 impl Manifest {
@@ -496,6 +515,8 @@ fn validate(raw: RawManifest) -> Result<Manifest, ManifestError> {
     validate_menus(&raw.menus, &raw.permissions)?;
     validate_tasks(&raw.tasks)?;
     validate_limits(&raw.limits)?;
+    validate_settings(&raw.settings)?;
+    validate_uploads(&raw.uploads)?;
     for (i, topic) in raw.events.subscribe.iter().enumerate() {
         if !is_dotted(topic) {
             return Err(ManifestError::invalid(
@@ -538,6 +559,8 @@ fn validate(raw: RawManifest) -> Result<Manifest, ManifestError> {
         tasks: raw.tasks,
         events: raw.events,
         limits: raw.limits,
+        settings: raw.settings,
+        uploads: raw.uploads,
     })
 }
 
@@ -589,9 +612,12 @@ fn validate_capabilities(name: &str, raw: RawCapabilities) -> Result<Capabilitie
             ));
         }
     }
+    let files_quota_mb = raw.files_quota_mb.unwrap_or(DEFAULT_FILES_QUOTA_MB);
+    validate_quota(files_quota_mb)?;
     Ok(Capabilities {
         table_prefix,
         outbound_hosts: raw.outbound_hosts,
+        files_quota_mb,
     })
 }
 

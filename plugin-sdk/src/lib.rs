@@ -87,6 +87,8 @@
 //! | [`settings`] | the operator's settings for this plugin |
 //! | [`kv`] | a small private key-value store |
 //! | [`events`] | publishing events to other plugins |
+//! | [`files`] | the plugin's files, kept across upgrades; `public/` served by the host |
+//! | [`plugins`] | calling the routes of plugins this one `depends` on, as the same user |
 //! | [`info`] | who this plugin is as installed: name, version, table prefix, mount path |
 //! | [`html`] | escaping text for server-rendered HTML |
 //!
@@ -109,6 +111,7 @@ extern crate self as plinth_sdk;
 pub mod db;
 mod error;
 pub mod events;
+pub mod files;
 pub mod html;
 pub mod http;
 pub mod info;
@@ -123,6 +126,7 @@ pub mod log;
     )
 ))]
 mod plugin_alloc;
+pub mod plugins;
 pub mod request;
 pub mod response;
 pub mod router;

@@ -20,6 +20,7 @@ use super::{ApiError, AppState};
 use crate::accounts::audit;
 use crate::agent::AgentSnapshot;
 use crate::caller::{Caller, CallerKind};
+use crate::config::plugin_settings;
 use crate::db::store;
 use crate::install::{self, InstallError, InstallMode, OperationReport, PluginRow};
 
@@ -128,7 +129,19 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<PluginRow>>,
     let installed = store::installed_plugins(&host.db)
         .await
         .map_err(|e| internal(&e.to_string()))?;
-    Ok(Json(installed.iter().map(PluginRow::from).collect()))
+    let rows = installed
+        .iter()
+        .map(|plugin| {
+            let mut row = PluginRow::from(plugin);
+            if let Ok(manifest) = plugin.manifest() {
+                let resolved = host.plugin_settings(&manifest);
+                row.settings = plugin_settings::view(&manifest.settings, resolved.as_ref().ok());
+                row.settings_problem = resolved.err().map(|e| e.to_string());
+            }
+            row
+        })
+        .collect();
+    Ok(Json(rows))
 }
 
 #[derive(Debug, Deserialize)]
@@ -296,6 +309,7 @@ pub fn operation_error(error: InstallError) -> ApiError {
     let message = error.to_string();
     let (status, code) = match &error {
         InstallError::Package(_)
+        | InstallError::Settings(_)
         | InstallError::Manifest { .. }
         | InstallError::HostApi { .. }
         | InstallError::HostApiMismatch { .. } => (StatusCode::BAD_REQUEST, "bad_package"),

@@ -5,6 +5,8 @@
 //! - `GET /healthz`: 200 once start-up finished and the database answers,
 //!   503 otherwise;
 //! - `/p/<plugin>/…`: any method, handled by the plugin mounted there;
+//!   a route in its `[[uploads]]` has its body stored as a file first;
+//! - `GET /files/<plugin>/…`: the plugin's public files ([`plugin_files`]);
 //! - `GET /api/plugins`, `GET /api/menus`: what is installed and the menu
 //!   tree for the admin web;
 //! - `GET /api/hello`: a native route with the same answer as the `hello`
@@ -29,6 +31,7 @@ pub mod error;
 mod health;
 mod live;
 mod plugin_details;
+mod plugin_files;
 mod plugin_routes;
 mod rate_limit;
 pub mod request_id;
@@ -255,6 +258,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/p/{*path}", any(plugin_routes::serve))
+        .route("/files/{plugin}/{*name}", get(plugin_files::serve))
         .route("/api/plugins", get(api::plugins))
         .route("/api/menus", get(api::menus))
         .route("/api/hello", get(api::hello))

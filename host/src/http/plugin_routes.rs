@@ -14,6 +14,11 @@ use bytes::Bytes;
 
 use super::request_id::RequestId;
 use super::{ApiError, AppState};
+use std::sync::Arc;
+
+use crate::caller::Caller;
+use crate::runtime::CallContext;
+use crate::runtime::plugin_calls::CALLING_PLUGIN_HEADER;
 use crate::runtime::{CallError, LoadedComponent, WitHeader, WitRequest, WitResponse};
 
 pub async fn serve(State(state): State<AppState>, request: Request) -> Response {
@@ -25,7 +30,7 @@ pub async fn serve(State(state): State<AppState>, request: Request) -> Response 
 
 async fn dispatch(state: &AppState, request: Request) -> Result<Response, ApiError> {
     let host = state.host()?;
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let below = parts.uri.path().strip_prefix("/p/").unwrap_or_default();
     let (route, rest) = match below.split_once('/') {
         Some((route, rest)) => (route, rest),
@@ -48,26 +53,35 @@ async fn dispatch(state: &AppState, request: Request) -> Result<Response, ApiErr
     ) {
         return Ok(refused);
     }
-    let limit = state.config().server.body_limit_bytes;
-    // Most requests (every GET) have no body: skip collecting one.
-    let body = if body.is_end_stream() {
-        Bytes::new()
-    } else {
-        axum::body::to_bytes(body, limit).await.map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("request bodies are limited to {limit} bytes"),
-            )
-        })?
+    // A declared upload is streamed into a file; the plugin gets its name.
+    let (body, upload) =
+        match super::plugin_files::store_upload(host, &plugin, &parts, rest, body).await? {
+            Ok(stored) => {
+                stored.describe_in(&mut parts.headers);
+                (stored.body.clone(), Some(stored))
+            }
+            Err(body) => (collect_body(state, body).await?, None),
+        };
+    let keep = |upload: Option<super::plugin_files::StoredUpload>, status: u16| match upload {
+        Some(upload) if (200..300).contains(&status) => upload.keep().map(drop),
+        _ => Ok(()),
     };
 
     match &plugin.component {
         LoadedComponent::Plinth(component) => {
+            // Only the host says which plugin called: a client's claim is dropped.
+            parts.headers.remove(CALLING_PLUGIN_HEADER);
+            let context = CallContext {
+                caller: parts.extensions.get::<Arc<Caller>>().cloned(),
+                chain: Vec::new(),
+            };
             let answer = component
-                .handle(|wit| fill_request(wit, &parts, rest, &body, &request_id))
+                .handle_in(context, |wit| {
+                    fill_request(wit, &parts, rest, &body, &request_id)
+                })
                 .await
                 .map_err(|e| call_error(e, &request_id))?;
+            keep(upload, answer.status)?;
             Ok(into_response(plugin.name(), answer))
         }
         LoadedComponent::WasiHttp(component) => {
@@ -97,9 +111,27 @@ async fn dispatch(state: &AppState, request: Request) -> Result<Response, ApiErr
                 .handle(request)
                 .await
                 .map_err(|e| call_error(e, &request_id))?;
+            keep(upload, response.status().as_u16())?;
             Ok(response.map(Body::new))
         }
     }
+}
+
+/// The whole request body, within `server.body_limit_bytes`.
+async fn collect_body(state: &AppState, body: Body) -> Result<Bytes, ApiError> {
+    let limit = state.config().server.body_limit_bytes;
+    // Most requests (every GET) have no body: skip collecting one.
+    Ok(if body.is_end_stream() {
+        Bytes::new()
+    } else {
+        axum::body::to_bytes(body, limit).await.map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("request bodies are limited to {limit} bytes"),
+            )
+        })?
+    })
 }
 
 /// Writes the request into the warm instance's buffer, reusing its

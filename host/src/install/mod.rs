@@ -11,18 +11,19 @@
 //! DDL, so a failing step leaves the previous version's schema untouched and
 //! the previous version serving.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use plinth_package::manifest::{Manifest, PackageKind, PluginWorld};
 use sqlx::AnyConnection;
 
+use crate::config::plugin_settings::{ResolvedSettings, SettingView, SettingsError};
 use crate::db::migrate::{self, MigrateError, Migration, plugin_scope};
 use crate::db::scope::{self, ScopeError};
 use crate::db::store::{self, InstalledPlugin, PluginState, StoredManifestError};
 use crate::db::{Db, DbError, Dialect, now_ms};
 use crate::db::{plugin_roles, plugin_sql};
 use crate::host::Host;
+use crate::plugin_files::PluginFiles;
 use crate::registry::LoadedPlugin;
 use crate::runtime::{CallError, LoadedComponent, PluginIdentity, RuntimeError, World};
 
@@ -42,6 +43,8 @@ pub enum InstallError {
         path: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
     #[error("{path}: {source}")]
     Manifest {
         path: String,
@@ -181,6 +184,13 @@ pub struct PluginRow {
     pub state: String,
     pub installed_at: String,
     pub previous_version: Option<String>,
+    /// The declared settings with their values, secrets hidden (filled by
+    /// the admin API, which knows the configuration).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<SettingView>,
+    /// Why the current settings would stop the plugin from loading.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings_problem: Option<String>,
 }
 
 impl From<&InstalledPlugin> for PluginRow {
@@ -193,6 +203,8 @@ impl From<&InstalledPlugin> for PluginRow {
                 .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
                 .unwrap_or_default(),
             previous_version: p.previous_version.clone(),
+            settings: Vec::new(),
+            settings_problem: None,
         }
     }
 }
@@ -280,8 +292,14 @@ fn check_built_for(manifest: &Manifest, built_for: &str) -> Result<(), InstallEr
 }
 
 /// The identity a plugin's guest code sees.
-pub fn identity(manifest: &Manifest, settings: BTreeMap<String, String>) -> PluginIdentity {
+pub fn identity(host: &Host, manifest: &Manifest, settings: ResolvedSettings) -> PluginIdentity {
     PluginIdentity {
+        depends: manifest.depends.keys().cloned().collect(),
+        files: PluginFiles::new(
+            &host.data,
+            &manifest.name,
+            manifest.capabilities.files_quota_mb,
+        ),
         name: manifest.name.clone(),
         version: manifest.version.to_string(),
         table_prefix: manifest.capabilities.table_prefix.clone(),
@@ -291,13 +309,11 @@ pub fn identity(manifest: &Manifest, settings: BTreeMap<String, String>) -> Plug
     }
 }
 
-/// Compiles and links the plugin in `dir` without touching the database.
-pub fn load(
-    host: &Host,
-    dir: &PluginDir,
-    settings: BTreeMap<String, String>,
-) -> Result<LoadedPlugin, InstallError> {
+/// Compiles and links the plugin in `dir` without touching the database;
+/// its settings are checked first, so a wrong one stops the operation.
+pub fn load(host: &Host, dir: &PluginDir) -> Result<LoadedPlugin, InstallError> {
     check_host_api(&dir.manifest)?;
+    let settings = host.plugin_settings(&dir.manifest)?;
     let wasm = dir.read_wasm()?;
     let label = format!("{} {}", dir.manifest.name, dir.manifest.version);
     let component = host.runtime.compile(&label, &wasm)?;
@@ -306,7 +322,7 @@ pub fn load(
         PluginWorld::WasiHttp => World::WasiHttp,
     };
     let component = host.runtime.load(
-        identity(&dir.manifest, settings),
+        identity(host, &dir.manifest, settings),
         world,
         &component,
         host.services(),

@@ -190,12 +190,11 @@ async fn run_install(
         return install_static(host, manifest, journal, staging, target).await;
     }
 
-    let settings = host.plugin_settings(&manifest.name);
     let staged = PluginDir {
         path: staging.to_owned(),
         manifest: manifest.clone(),
     };
-    let loaded = load(host, &staged, settings).map_err(early)?;
+    let loaded = load(host, &staged).map_err(early)?;
     journal
         .step(&host.db, Step::Compiled, None)
         .await
@@ -514,7 +513,7 @@ pub async fn rollback(
     journal.step(&host.db, Step::Started, None).await?;
     let result = async {
         let loaded = if current.is_enabled() && dir.manifest.kind == PackageKind::Plugin {
-            Some(load(host, &dir, host.plugin_settings(name))?)
+            Some(load(host, &dir)?)
         } else {
             None
         };
@@ -585,7 +584,7 @@ pub async fn set_enabled(
     let result = async {
         let dir = PluginDir::open(&host.data.plugin_version(name, &current.version))?;
         let loaded = if enabled && dir.manifest.kind == PackageKind::Plugin {
-            Some(load(host, &dir, host.plugin_settings(name))?)
+            Some(load(host, &dir)?)
         } else {
             None
         };
@@ -610,8 +609,9 @@ pub async fn set_enabled(
 }
 
 /// Uninstalls a plugin: its routes, menus, permissions and tasks go with it
-/// (they are declared in its manifest). With `drop_data` its tables and
-/// migration history are dropped too; without, they stay for a reinstall.
+/// (they are declared in its manifest). With `drop_data` its tables,
+/// migration history and files are dropped too; without, they stay for a
+/// reinstall.
 pub async fn remove(
     host: &Host,
     guard: &OperationGuard,
@@ -670,6 +670,14 @@ pub async fn remove(
                     source,
                 })?;
             tracing::info!(plugin = name, tables = ?dropped, "plugin tables dropped");
+            // Its files are data like its tables: kept for a reinstall
+            // unless the operator asked to drop the data.
+            crate::plugin_files::PluginFiles::drop_all(&host.data, name).map_err(|source| {
+                InstallError::Io {
+                    path: host.data.plugin_files(name).display().to_string(),
+                    source,
+                }
+            })?;
             // Its role or account goes with its tables. The removal has
             // happened; a role the server will not drop (it owns objects in
             // another database) costs a warning.

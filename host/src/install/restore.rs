@@ -109,7 +109,7 @@ async fn serve(
     dir: &PluginDir,
     journal: Option<&mut InstallJournal>,
 ) -> Result<(), InstallError> {
-    let loaded = load(host, dir, host.plugin_settings(&dir.manifest.name))?;
+    let loaded = load(host, dir)?;
     migrate_and_record(host, dir, &loaded, journal).await?;
     tracing::info!(plugin = %dir.manifest.name, version = %dir.manifest.version, route = %format!("/p/{}/", dir.manifest.route_prefix), "plugin serving");
     host.registry.put(loaded);

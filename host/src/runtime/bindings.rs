@@ -39,7 +39,7 @@ pub struct PluginState {
     table: ResourceTable,
     pub(super) limits: StoreLimits,
     pub(super) identity: Arc<PluginIdentity>,
-    services: HostServices,
+    pub(super) services: HostServices,
     /// The `outbound-http` import's client (`outbound/wit.rs`).
     pub(super) outbound: Arc<OutboundClient>,
     pub(super) call: CallState,
@@ -67,6 +67,12 @@ pub struct CallState {
     pub sql_deadline: Option<Instant>,
     /// This call's CPU budget, the longest one statement may run.
     pub budget: Duration,
+    /// The user the request that started this call came from; `None` for
+    /// tasks, events and install hooks.
+    pub caller: Option<Arc<crate::caller::Caller>>,
+    /// The plugins whose calls led here, outermost first (empty for a call
+    /// from the host), for cutting loops in `plugins.call`.
+    pub chain: Vec<String>,
 }
 
 impl PluginState {

@@ -108,9 +108,20 @@ pub type HookOutcome = Result<(), String>;
 /// The transaction an install hook runs in.
 pub type InstallTx = sqlx::Transaction<'static, Any>;
 
+/// Who a request is handled for: the user, and the plugins whose
+/// `plugins.call` led here.
+#[derive(Debug, Clone, Default)]
+pub struct CallContext {
+    pub caller: Option<Arc<crate::caller::Caller>>,
+    pub chain: Vec<String>,
+}
+
 enum Call<'a> {
     /// Fills the instance's request buffer, which is then handled.
-    Handle(&'a mut (dyn FnMut(&mut WitRequest) + Send + Sync)),
+    Handle(
+        &'a mut (dyn FnMut(&mut WitRequest) + Send + Sync),
+        CallContext,
+    ),
     Install {
         from: Option<&'a str>,
         to: &'a str,
@@ -191,10 +202,19 @@ impl PlinthComponent {
     /// reuses the previous request's allocations.
     pub async fn handle(
         &self,
+        fill: impl FnMut(&mut WitRequest) + Send + Sync,
+    ) -> Result<WitResponse, CallError> {
+        self.handle_in(CallContext::default(), fill).await
+    }
+
+    /// [`Self::handle`] on behalf of `context`'s user and call chain.
+    pub async fn handle_in(
+        &self,
+        context: CallContext,
         mut fill: impl FnMut(&mut WitRequest) + Send + Sync,
     ) -> Result<WitResponse, CallError> {
         let (result, _) = self
-            .call(Call::Handle(&mut fill), self.call_timeout, None)
+            .call(Call::Handle(&mut fill, context), self.call_timeout, None)
             .await;
         match result? {
             CallOutput::Response(response) => Ok(response),
@@ -276,9 +296,13 @@ impl PlinthComponent {
 
         let state = warm.store.data_mut();
         state.call.request_id.clear();
-        if let Call::Handle(fill) = &mut call {
+        state.call.caller = None;
+        state.call.chain.clear();
+        if let Call::Handle(fill, context) = &mut call {
             fill(&mut warm.request);
             state.call.request_id.push_str(&warm.request.request_id);
+            state.call.caller = context.caller.take();
+            state.call.chain = std::mem::take(&mut context.chain);
         }
         state.call.ticks = 0;
         state.call.max_ticks = ticks_for(budget);
@@ -306,6 +330,7 @@ impl PlinthComponent {
             let _ = crate::db::plugin_sql::leave(tx, &self.services.db, entered).await;
         }
         warm.store.data_mut().call.request_id.clear();
+        warm.store.data_mut().call.caller = None;
         if warm.request.body.capacity() > KEEP_BODY_BYTES
             || warm.request.headers.len() > KEEP_HEADERS
         {
@@ -356,7 +381,7 @@ impl PlinthComponent {
         request: &WitRequest,
     ) -> wasmtime::Result<CallOutput> {
         Ok(match call {
-            Call::Handle(_) => CallOutput::Response(
+            Call::Handle(..) => CallOutput::Response(
                 plugin
                     .plinth_plugin_handler()
                     .call_handle(&mut *store, request)
@@ -391,7 +416,7 @@ impl PlinthComponent {
         request: &WitRequest,
     ) -> wasmtime::Result<CallOutput> {
         Ok(match call {
-            Call::Handle(_) => CallOutput::Response(legacy_v0_1::response(
+            Call::Handle(..) => CallOutput::Response(legacy_v0_1::response(
                 plugin
                     .plinth_plugin_handler()
                     .call_handle(&mut *store, &legacy_v0_1::request(request))

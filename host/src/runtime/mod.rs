@@ -21,13 +21,14 @@
 
 mod bindings;
 mod cache;
+mod files;
 mod instance;
 mod legacy_v0_1;
 pub mod outbound;
+pub mod plugin_calls;
 mod stdio;
 mod wasi_http;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,10 +39,12 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 pub use self::bindings::{WitHeader, WitRequest, WitResponse};
 pub use self::cache::ComponentCache;
-pub use self::instance::{HookOutcome, PlinthComponent, PlinthPre};
+pub use self::instance::{CallContext, HookOutcome, PlinthComponent, PlinthPre};
 pub use self::wasi_http::HttpComponent;
+use crate::config::plugin_settings::ResolvedSettings;
 use crate::db::Db;
 use crate::events::EventBus;
+use crate::plugin_files::PluginFiles;
 
 /// How often the engine's epoch advances. A guest is interrupted at most
 /// this late, and its CPU budget is counted in these ticks.
@@ -85,6 +88,12 @@ pub struct PluginIdentity {
     pub settings: BTreeMap<String, String>,
     /// The manifest's `capabilities.outbound_hosts`.
     pub outbound_hosts: Vec<String>,
+    /// Checked settings; their `Debug` hides secrets.
+    pub settings: ResolvedSettings,
+    /// Its files under `data/files/<name>/`, for the WIT `files` interface.
+    pub files: PluginFiles,
+    /// The plugins its manifest `depends` on: the ones it may call.
+    pub depends: Vec<String>,
 }
 
 /// What host imports need from the rest of the host.
@@ -94,6 +103,8 @@ pub struct HostServices {
     pub events: EventBus,
     /// The operator's outbound HTTP settings (`outbound` in config.json).
     pub outbound: Arc<outbound::OutboundSettings>,
+    /// The serving set, for `plugins.call`.
+    pub plugins: Arc<dyn plugin_calls::PluginDirectory>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -284,7 +284,6 @@ impl TestHost {
         config: Config,
         config_path: Option<PathBuf>,
     ) -> Result<TestHost, StartupError> {
-        init_tracing();
         for entry in &config.plugins {
             let dir = config
                 .data_dir
@@ -295,6 +294,17 @@ impl TestHost {
                 stage_plugin(&config.data_dir, &entry.name, &entry.version.to_string());
             }
         }
+        Self::start_unstaged(config, config_path).await
+    }
+
+    /// Starts the host on `config` as it is: plugins it lists that are not
+    /// in the data dir stay missing (their entries may carry settings for
+    /// a package the test installs).
+    pub async fn start_unstaged(
+        config: Config,
+        config_path: Option<PathBuf>,
+    ) -> Result<TestHost, StartupError> {
+        init_tracing();
         let startup::Started {
             host,
             agent,
@@ -552,6 +562,9 @@ pub async fn agent_host(
 /// sees: the binary as installed, its exit code and its stderr.
 pub struct ServeProcess {
     child: tokio::process::Child,
+    /// Reads stderr as it comes, so a chatty log level cannot fill the pipe
+    /// and stall the host.
+    stderr: tokio::task::JoinHandle<String>,
     /// The address from the `host.json` it wrote once it was serving.
     pub bind: String,
 }
@@ -561,16 +574,35 @@ impl ServeProcess {
     /// 60 s) until `<data_dir>/host.json` names its address; panics with
     /// its stderr if it exits first.
     pub async fn start(binary: &Path, config: &Path, cwd: &Path, data_dir: &Path) -> Self {
+        Self::start_with_env(binary, config, cwd, data_dir, &[]).await
+    }
+
+    /// [`ServeProcess::start`] with extra environment variables (they may
+    /// override `RUST_LOG=warn`).
+    pub async fn start_with_env(
+        binary: &Path,
+        config: &Path,
+        cwd: &Path,
+        data_dir: &Path,
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut child = tokio::process::Command::new(binary)
             .args(["serve", "--config"])
             .arg(config)
             .current_dir(cwd)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .expect("plinth serve starts");
+        let mut pipe = child.stderr.take().expect("stderr piped");
+        let stderr = tokio::spawn(async move {
+            let mut bytes = Vec::new();
+            let _ = tokio::io::AsyncReadExt::read_to_end(&mut pipe, &mut bytes).await;
+            String::from_utf8_lossy(&bytes).into_owned()
+        });
         let host_file = data_dir.join("host.json");
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         let bind = loop {
@@ -581,10 +613,9 @@ impl ServeProcess {
                 break bind.to_owned();
             }
             if let Ok(Some(status)) = child.try_wait() {
-                let output = child.wait_with_output().await.expect("output");
                 panic!(
                     "plinth serve exited ({status}) instead of serving: {}",
-                    String::from_utf8_lossy(&output.stderr)
+                    stderr.await.unwrap_or_default()
                 );
             }
             assert!(
@@ -593,7 +624,11 @@ impl ServeProcess {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
-        Self { child, bind }
+        Self {
+            child,
+            stderr,
+            bind,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -603,11 +638,14 @@ impl ServeProcess {
     /// Stops the process and returns what it wrote to stderr.
     pub async fn stop(mut self) -> String {
         self.child.start_kill().expect("stop the host");
-        let output = tokio::time::timeout(Duration::from_secs(30), self.child.wait_with_output())
+        tokio::time::timeout(Duration::from_secs(30), self.child.wait())
             .await
             .expect("the host stops")
-            .expect("output");
-        String::from_utf8_lossy(&output.stderr).into_owned()
+            .expect("exit status");
+        tokio::time::timeout(Duration::from_secs(30), self.stderr)
+            .await
+            .expect("stderr closes")
+            .unwrap_or_default()
     }
 }
 

@@ -10,7 +10,9 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use plinth_sdk::db::{self, Row};
-use plinth_sdk::{Error, Plugin, Request, Response, Router, events, html, info, log, settings};
+use plinth_sdk::{
+    Error, Plugin, Request, Response, Router, events, files, html, info, log, settings,
+};
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "v1_1")]
@@ -29,6 +31,8 @@ impl Plugin for Goods {
             .put("/api/items/:id", update)
             .delete("/api/items/:id", remove)
             .post("/api/items/:id/stock", adjust_stock)
+            .put("/api/items/:id/images/:file", set_image)
+            .get("/api/items/:id/image", show_image)
             .get("/api/stock-summaries", stock_summaries)
             // Every answer, 404s included, says which installed version
             // served it; the upgrade tests watch this header flip.
@@ -326,6 +330,81 @@ fn adjust_stock(req: &Request) -> Result<Response, Error> {
         }
     }
     Ok(Response::json(200, &find_or_404(id)?))
+}
+
+// ---------------------------------------------------------- item image
+
+/// What the host sends after it stored an upload (manifest `[[uploads]]`).
+#[derive(Debug, Deserialize)]
+struct Upload {
+    stored: StoredFile,
+}
+
+#[derive(Debug, Deserialize)]
+struct StoredFile {
+    file: String,
+    size: u64,
+    content_type: String,
+}
+
+/// `PUT /api/items/:id/images/:file`: the host has streamed the image into
+/// `public/items/<id>/<file>` (never through this guest); goods accepts it
+/// for an existing item and an image type, and the host then keeps it and
+/// serves it at `/files/goods/items/<id>/<file>`. A refusal leaves no file.
+fn set_image(req: &Request) -> Result<Response, Error> {
+    let id: i64 = req.param_parse("id")?;
+    let Upload { stored } = req.json()?;
+    find_or_404(id)?;
+    if !stored.content_type.starts_with("image/") {
+        return Err(Error::bad_request(format!(
+            "an item image must be sent with an image/* Content-Type (got {:?})",
+            stored.content_type
+        )));
+    }
+    let public = stored
+        .file
+        .strip_prefix("public/")
+        .ok_or_else(|| Error::internal("the upload was not stored under public/"))?;
+    let image = ItemImage {
+        image: format!("/files/{}/{public}", info::name()),
+        content_type: stored.content_type,
+        size: stored.size,
+        uploaded_at: now_ms(),
+    };
+    // Private metadata beside the public file, through the `files`
+    // interface; like the image it outlives this version of goods.
+    let record = serde_json::to_vec(&image)
+        .map_err(|e| Error::internal(format!("cannot record the image: {e}")))?;
+    files::write(&image_record(id), record)?;
+    Ok(Response::json(200, &image))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ItemImage {
+    image: String,
+    content_type: String,
+    size: u64,
+    uploaded_at: i64,
+}
+
+fn image_record(id: i64) -> String {
+    format!("items/{id}/image.json")
+}
+
+/// `GET /api/items/:id/image`: the item's current image, as recorded.
+fn show_image(req: &Request) -> Result<Response, Error> {
+    let id: i64 = req.param_parse("id")?;
+    find_or_404(id)?;
+    match files::stat(&image_record(id))? {
+        None => Err(Error::not_found(format!("item {id} has no image"))),
+        Some(_) => {
+            let image: ItemImage = serde_json::from_slice(&files::read(&image_record(id))?)
+                .map_err(|e| {
+                    Error::internal(format!("item {id}'s image record is damaged: {e}"))
+                })?;
+            Ok(Response::json(200, &image))
+        }
+    }
 }
 
 // ------------------------------------------------------------ HTML page

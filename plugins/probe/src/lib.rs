@@ -23,7 +23,9 @@
 
 use std::hint::black_box;
 
-use plinth_sdk::{Error, Plugin, Request, Response, Router, db, info, kv, settings};
+use plinth_sdk::{
+    Error, Plugin, Request, Response, Router, db, files, info, kv, plugins, settings,
+};
 
 struct Probe;
 
@@ -44,6 +46,10 @@ impl Plugin for Probe {
             .get("/setting", setting)
             .get("/info", plugin_info)
             .get("/last-event", last_event)
+            .get("/file", file_read)
+            .put("/file", file_write)
+            .get("/call", call_plugin)
+            .get("/calling-plugin", calling_plugin)
     }
 
     fn install(from: Option<&str>, _to: &str) -> Result<(), String> {
@@ -138,6 +144,51 @@ fn kv_roundtrip(req: &Request) -> Result<Response, Error> {
     kv::set("probe", &value)?;
     let back = kv::get_string("probe")?.ok_or_else(|| Error::internal("kv lost the value"))?;
     Ok(Response::text(200, back))
+}
+
+fn file_name(req: &Request) -> Result<String, Error> {
+    req.query("name")
+        .ok_or_else(|| Error::bad_request("missing query parameter `name`"))
+}
+
+/// `PUT /file?name=…`: writes the body through the `files` interface.
+fn file_write(req: &Request) -> Result<Response, Error> {
+    let stat = files::write(&file_name(req)?, req.body())?;
+    Ok(Response::text(200, stat.size.to_string()))
+}
+
+/// `GET /file?name=…`: reads a file back through the `files` interface.
+fn file_read(req: &Request) -> Result<Response, Error> {
+    Ok(Response::bytes(
+        200,
+        "application/octet-stream",
+        files::read(&file_name(req)?)?,
+    ))
+}
+
+/// `GET /call?plugin=…&path=…`: calls `GET path` on another plugin through
+/// `plugins.call` and answers with its status and body.
+fn call_plugin(req: &Request) -> Result<Response, Error> {
+    let plugin = req
+        .query("plugin")
+        .ok_or_else(|| Error::bad_request("missing query parameter `plugin`"))?;
+    let path = req.query("path").unwrap_or_else(|| "/".to_owned());
+    let reply = plugins::get(&plugin, &path)?;
+    let content_type = reply
+        .headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        .map_or("application/octet-stream", |(_, value)| value.as_str())
+        .to_owned();
+    Ok(Response::bytes(reply.status, &content_type, reply.body))
+}
+
+/// `GET /calling-plugin`: which plugin called this one (empty from HTTP).
+fn calling_plugin(req: &Request) -> Response {
+    Response::text(
+        200,
+        req.header("x-plinth-calling-plugin").unwrap_or_default(),
+    )
 }
 
 fn setting(req: &Request) -> Result<Response, Error> {

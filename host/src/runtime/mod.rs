@@ -85,7 +85,6 @@ pub struct PluginIdentity {
     pub table_prefix: String,
     /// e.g. `/p/goods`
     pub mount_path: String,
-    pub settings: BTreeMap<String, String>,
     /// The manifest's `capabilities.outbound_hosts`.
     pub outbound_hosts: Vec<String>,
     /// Checked settings; their `Debug` hides secrets.

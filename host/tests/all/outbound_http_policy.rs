@@ -291,7 +291,7 @@ async fn the_rates_plugin_reaches_only_what_config_allows() {
     let mut config = crate::support::test_config(&db, data.path(), &[("rates", "0.1.0")]);
     config.plugins[0].settings.insert(
         "source_url".into(),
-        format!("http://127.0.0.1:{port}/rates.json"),
+        plinth_host::config::SettingValue::Text(format!("http://127.0.0.1:{port}/rates.json")),
     );
     config.outbound.timeout_ms = 1_000;
     config.outbound.max_response_bytes = 100_000;

@@ -54,8 +54,10 @@
 //! must verify the vendor's signatures.
 
 mod agent_limits;
+mod events;
 
 pub use agent_limits::AgentLimits;
+pub use events::EventsConfig;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -129,6 +131,7 @@ pub struct Config {
     pub admin: AdminConfig,
     pub vendor: VendorConfig,
     pub runtime: RuntimeConfig,
+    pub events: EventsConfig,
     pub plugins: Vec<PluginEntry>,
 }
 
@@ -143,6 +146,7 @@ impl Default for Config {
             admin: AdminConfig::default(),
             vendor: VendorConfig::default(),
             runtime: RuntimeConfig::default(),
+            events: EventsConfig::default(),
             plugins: Vec::new(),
         }
     }
@@ -677,6 +681,9 @@ impl Config {
                 "runtime.max_warm_instances",
                 "must be at least 1",
             ));
+        }
+        if let Some((key, reason)) = self.events.problem() {
+            return Err(Problem::invalid(key, reason));
         }
         self.validate_vendor()?;
         validate_plugins(&self.plugins)?;

@@ -15,6 +15,7 @@
 
 pub mod agent_ledger;
 pub mod migrate;
+pub mod outbox;
 pub mod plugin_roles;
 pub mod plugin_sql;
 pub mod scope;

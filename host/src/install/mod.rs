@@ -26,6 +26,7 @@ use crate::host::Host;
 use crate::registry::LoadedPlugin;
 use crate::runtime::{CallError, PluginIdentity, RuntimeError, World};
 
+mod announce;
 pub mod fault;
 pub mod journal;
 mod pipeline;

@@ -53,9 +53,11 @@ pub struct CallState {
     pub ticks: u64,
     /// The CPU budget of this call, in epoch ticks.
     pub max_ticks: u64,
-    /// The install transaction, present only while an install hook runs;
-    /// the hook's SQL runs inside it and may include DDL.
+    /// The host's transaction, present only while an install hook (DDL
+    /// allowed: `host_tx_ddl`) or an event delivery runs; the call's SQL
+    /// runs inside it.
     pub install_tx: Option<sqlx::Transaction<'static, Any>>,
+    pub host_tx_ddl: bool,
     /// The database-side scope of a statement running in `install_tx`;
     /// still set after the call only when the call was given up on
     /// mid-statement, and then left before the transaction is used again.
@@ -99,7 +101,7 @@ impl PluginState {
         want_rows: bool,
     ) -> Result<plugin_sql::SqlOutcome, SqlError> {
         let call = &mut self.call;
-        let allow = if call.install_tx.is_some() {
+        let allow = if call.install_tx.is_some() && call.host_tx_ddl {
             Allow::DmlAndDdl
         } else {
             Allow::Dml
@@ -292,9 +294,14 @@ impl plinth::plugin::kv::Host for PluginState {
 
 impl plinth::plugin::events::Host for PluginState {
     async fn publish(&mut self, topic: String, payload: String) -> Result<(), String> {
-        self.services
-            .events
-            .publish(&self.identity.name, topic, payload)
-            .map_err(|e| e.to_string())
+        let source = &self.identity.name;
+        let events = &self.services.events;
+        // Inside the host's transaction (an event delivery, an install hook)
+        // the event commits or rolls back with it.
+        match self.call.install_tx.as_mut() {
+            Some(tx) => events.publish_in(tx, source, topic, payload).await,
+            None => events.publish(source, topic, payload).await,
+        }
+        .map_err(|e| e.to_string())
     }
 }

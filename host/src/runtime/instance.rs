@@ -66,7 +66,7 @@ fn empty_request() -> WitRequest {
 /// What an install, task or event hook returned.
 pub type HookOutcome = Result<(), String>;
 
-/// The transaction an install hook runs in.
+/// The host's transaction an install hook or an event delivery runs in.
 pub type InstallTx = sqlx::Transaction<'static, Any>;
 
 enum Call<'a> {
@@ -179,6 +179,22 @@ impl PlinthComponent {
         result.and_then(|o| self.hook(o))
     }
 
+    /// Delivers an event with the hook's SQL (DML only) inside `tx`, the
+    /// relay's transaction that also marks the delivery done, so what the
+    /// subscriber wrote and the delivery commit or roll back together. The
+    /// transaction is handed back whatever happened.
+    pub async fn on_event_in(
+        &self,
+        tx: InstallTx,
+        topic: &str,
+        payload: &str,
+    ) -> (Result<HookOutcome, CallError>, Option<InstallTx>) {
+        let (result, tx) = self
+            .call(Call::OnEvent { topic, payload }, self.call_timeout, Some(tx))
+            .await;
+        (result.and_then(|o| self.hook(o)), tx)
+    }
+
     fn hook(&self, output: CallOutput) -> Result<HookOutcome, CallError> {
         match output {
             CallOutput::Hook(outcome) => Ok(outcome),
@@ -206,10 +222,12 @@ impl PlinthComponent {
                 install_tx,
             );
         };
-        // Install hooks always get a fresh instance: the transaction must not
-        // leak into a pooled store, and an upgrade's hook must not see state
-        // from requests.
-        let warm = if install_tx.is_none() {
+        // Install hooks always get a fresh instance, and theirs is not kept:
+        // an upgrade's hook must not see state from requests, nor requests
+        // state from the hook. (A transaction never stays in a kept store:
+        // it is taken back below.)
+        let fresh = matches!(call, Call::Install { .. });
+        let warm = if !fresh {
             self.checkout()
         } else {
             None
@@ -230,6 +248,7 @@ impl PlinthComponent {
         }
         state.call.ticks = 0;
         state.call.max_ticks = ticks_for(budget);
+        state.call.host_tx_ddl = fresh;
         state.call.install_tx = install_tx;
         state.call.install_scope = None;
         // The epoch callback bounds CPU; the wall limit bounds time spent
@@ -263,7 +282,7 @@ impl PlinthComponent {
         match result {
             Some(Ok(output)) => {
                 warm.calls += 1;
-                if tx.is_none() {
+                if !fresh {
                     self.checkin(warm);
                 }
                 (Ok(output), tx)

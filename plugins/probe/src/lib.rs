@@ -12,13 +12,18 @@
 //! | `GET /setting?key=k` | 200 with the setting's value, 404 when unset |
 //! | `GET /info` | the plugin-info values as JSON |
 //! | `GET /last-event?topic=t` | the last payload received on topic `t`, 404 if none |
+//! | `POST /publish?topic=t` | publishes the body on `t`: 200, or 500 with the host's error |
+//! | `GET /fail-events?on=yes\|no` | makes every later event delivery fail (or not) |
 //!
 //! Tasks: `ok` succeeds, `fail` fails, `spin` never returns.
-//! Events: each payload received is kept in kv under `event:<topic>`.
+//! Events: each payload received is kept in kv under `event:<topic>` and
+//! appended to the `probe_events` table in the delivery's transaction; a
+//! payload `slow:<ms>` then keeps the hook busy that long (so a test can
+//! kill the host mid-delivery).
 
 use std::hint::black_box;
 
-use plinth_sdk::{Error, Plugin, Request, Response, Router, db, info, kv, settings};
+use plinth_sdk::{Error, Plugin, Request, Response, Router, db, events, info, kv, settings};
 
 struct Probe;
 
@@ -39,6 +44,8 @@ impl Plugin for Probe {
             .get("/setting", setting)
             .get("/info", plugin_info)
             .get("/last-event", last_event)
+            .post("/publish", publish)
+            .get("/fail-events", fail_events)
     }
 
     fn run_task(name: &str) -> Result<(), String> {
@@ -51,12 +58,43 @@ impl Plugin for Probe {
     }
 
     fn on_event(topic: &str, payload: &str) -> Result<(), String> {
+        if kv::get_string(FAIL_EVENTS)?.as_deref() == Some("yes") {
+            return Err(format!("probe: failing `{topic}` as asked"));
+        }
         kv::set(&format!("event:{topic}"), payload)?;
+        db::execute(
+            "INSERT INTO probe_events (topic, payload) VALUES (?, ?)",
+            &[topic.into(), payload.into()],
+        )?;
+        if let Some(ms) = payload.strip_prefix("slow:") {
+            let ms: u64 = ms.parse().map_err(|_| format!("slow:<ms>, not {payload:?}"))?;
+            let until = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+            while std::time::Instant::now() < until {
+                black_box(());
+            }
+        }
         Ok(())
     }
 }
 
 plinth_sdk::export!(Probe);
+
+/// The kv key `/fail-events` sets.
+const FAIL_EVENTS: &str = "fail-events";
+
+fn publish(req: &Request) -> Result<Response, Error> {
+    let topic = req
+        .query("topic")
+        .ok_or_else(|| Error::bad_request("missing query parameter `topic`"))?;
+    events::publish(&topic, req.text()?)?;
+    Ok(Response::text(200, "published"))
+}
+
+fn fail_events(req: &Request) -> Result<Response, Error> {
+    let on = req.query("on").unwrap_or_else(|| "yes".to_owned());
+    kv::set(FAIL_EVENTS, &on)?;
+    Ok(Response::text(200, on))
+}
 
 /// Burns CPU forever; `black_box` keeps the optimiser from proving the loop
 /// useless and deleting it.

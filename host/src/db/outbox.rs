@@ -231,7 +231,8 @@ pub async fn event(db: &Db, id: i64) -> Result<Option<StoredEvent>, DbError> {
 }
 
 /// Marks a claimed delivery delivered on `conn` (the transaction the
-/// subscriber's own statements ran in). `false` when this host no longer
+/// subscriber's own statements ran in); `claimed_by` stays, naming the host
+/// that delivered it. `false` when this host no longer
 /// holds the claim: the caller must roll back, another host delivers it.
 pub async fn mark_delivered(
     conn: &mut AnyConnection,
@@ -241,7 +242,7 @@ pub async fn mark_delivered(
 ) -> Result<bool, DbError> {
     let sql = format!(
         "UPDATE plinth_event_deliveries SET state = 'delivered', attempts = attempts + 1, \
-         delivered_at = {}, claimed_by = NULL, lease_until = NULL, last_error = NULL \
+         delivered_at = {}, lease_until = NULL, last_error = NULL \
          WHERE id = ? AND claimed_by = ? AND state = 'pending'",
         db_now_ms(dialect)
     );
@@ -266,17 +267,20 @@ pub async fn mark_failed(
 ) -> Result<bool, DbError> {
     let now = db_now_ms(db.dialect());
     let sql = format!(
-        "UPDATE plinth_event_deliveries SET attempts = attempts + 1, last_error = ?, \
-         next_attempt_at = {now} + ?, claimed_by = NULL, lease_until = NULL, \
-         state = CASE WHEN attempts + 1 >= ? THEN 'dead' ELSE 'pending' END \
+        "UPDATE plinth_event_deliveries \
+         SET state = CASE WHEN attempts + 1 >= ? THEN 'dead' ELSE 'pending' END, \
+         attempts = attempts + 1, last_error = ?, \
+         next_attempt_at = {now} + ?, claimed_by = NULL, lease_until = NULL \
          WHERE id = ? AND claimed_by = ? AND state = 'pending'"
     );
+    // `state` comes first: MySQL evaluates SET left to right with the
+    // values already assigned, the others with the row's old values.
     // Keep the stored message short; the full one went to the log.
     let error: String = error.chars().take(2000).collect();
     sqlx::query(&host_sql(db.dialect(), &sql))
+        .bind(max_attempts)
         .bind(error)
         .bind(backoff_ms)
-        .bind(max_attempts)
         .bind(id)
         .bind(host_id)
         .execute(db.pool())

@@ -18,6 +18,7 @@
 //! logic of its own.
 
 pub mod admin;
+mod admin_events;
 mod api;
 mod authn;
 pub mod error;
@@ -137,6 +138,7 @@ pub fn app(state: AppState) -> Router {
             "/agent/reconnect",
             axum::routing::post(admin::agent_reconnect),
         )
+        .merge(admin_events::routes())
         // Packages are larger than ordinary request bodies.
         .layer(DefaultBodyLimit::max(PACKAGE_LIMIT))
         .layer(axum::middleware::from_fn(admin::require_caller));

@@ -11,6 +11,7 @@ mod config_file_edits;
 mod config_startup;
 mod crash_recovery;
 mod dropin;
+mod event_dead_letters;
 mod goods_api;
 mod host_schema;
 mod hostile_packages;

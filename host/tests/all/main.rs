@@ -12,6 +12,7 @@ mod config_startup;
 mod crash_recovery;
 mod dropin;
 mod event_dead_letters;
+mod event_outbox;
 mod goods_api;
 mod host_schema;
 mod hostile_packages;

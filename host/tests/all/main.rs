@@ -14,6 +14,7 @@ mod dropin;
 mod event_dead_letters;
 mod event_outbox;
 mod goods_api;
+mod host_api_compat;
 mod host_schema;
 mod hostile_packages;
 mod hot_swap;

@@ -33,7 +33,9 @@ pub struct Event {
 pub enum EventError {
     #[error("topic {0:?} is not a dotted name such as goods.stock-low")]
     BadTopic(String),
-    #[error("topics under `plinth.` are the host's own; publish under your plugin's name instead of {0:?}")]
+    #[error(
+        "topics under `plinth.` are the host's own; publish under your plugin's name instead of {0:?}"
+    )]
     Reserved(String),
     #[error("event payloads are at most {MAX_PAYLOAD} bytes (got {0})")]
     TooLarge(usize),
@@ -164,7 +166,10 @@ mod tests {
 
     #[test]
     fn plugins_cannot_publish_bad_big_or_host_events() {
-        assert!(matches!(check("p", "nope", ""), Err(EventError::BadTopic(_))));
+        assert!(matches!(
+            check("p", "nope", ""),
+            Err(EventError::BadTopic(_))
+        ));
         assert!(matches!(
             check("p", "plinth.plugin.removed", ""),
             Err(EventError::Reserved(_))

@@ -65,10 +65,7 @@ pub struct Started {
 /// Steps 4 and 5 plus the runtime: a host with its database migrated and
 /// nothing loaded yet. The CLI runs one plugin operation on this without
 /// serving; [`start`] goes on to restore the plugins.
-pub async fn assemble(
-    config: Config,
-    config_path: Option<PathBuf>,
-) -> Result<Host, StartupError> {
+pub async fn assemble(config: Config, config_path: Option<PathBuf>) -> Result<Host, StartupError> {
     let config = Arc::new(config);
     let data = DataDir::new(&config.data_dir);
 

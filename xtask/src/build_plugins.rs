@@ -31,7 +31,14 @@ const TARGET: &str = "wasm32-wasip2";
 
 /// Plugins built from their own crate: (cargo package = directory under
 /// `plugins/` = manifest name).
-pub const PLUGINS: &[&str] = &["hello", "goods", "probe", "http-hello", "legacy-hello", "notify"];
+pub const PLUGINS: &[&str] = &[
+    "hello",
+    "goods",
+    "probe",
+    "http-hello",
+    "legacy-hello",
+    "notify",
+];
 
 /// The dialect directories every plugin's `sql/` may hold.
 const DIALECTS: &[&str] = &["sqlite", "postgres", "mysql"];

@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 
 use crate::Host;
 use crate::db::outbox::{self, NOTIFY_CHANNEL, PendingDelivery};
-use crate::db::{Dialect, DbError};
+use crate::db::{DbError, Dialect};
 use crate::runtime::LoadedComponent;
 
 /// Events fanned out per query.

@@ -71,7 +71,11 @@ impl EventsConfig {
     /// The wait before attempt `failed + 1`, after `failed` failures.
     pub fn backoff(&self, failed: u32) -> Duration {
         let factor = 1u64 << failed.saturating_sub(1).min(30);
-        Duration::from_millis(self.retry_base_ms.saturating_mul(factor).min(self.retry_max_ms))
+        Duration::from_millis(
+            self.retry_base_ms
+                .saturating_mul(factor)
+                .min(self.retry_max_ms),
+        )
     }
 }
 
@@ -86,7 +90,9 @@ mod tests {
             retry_max_ms: 500,
             ..EventsConfig::default()
         };
-        let waits: Vec<u64> = (1..=5).map(|n| config.backoff(n).as_millis() as u64).collect();
+        let waits: Vec<u64> = (1..=5)
+            .map(|n| config.backoff(n).as_millis() as u64)
+            .collect();
         assert_eq!(waits, [100, 200, 400, 500, 500]);
     }
 

@@ -381,7 +381,12 @@ pub async fn discard_dead(db: &Db, id: i64) -> Result<bool, DbError> {
         db.dialect(),
         "DELETE FROM plinth_event_deliveries WHERE state = 'dead' AND id = ?",
     );
-    Ok(sqlx::query(&sql).bind(id).execute(db.pool()).await?.rows_affected() == 1)
+    Ok(sqlx::query(&sql)
+        .bind(id)
+        .execute(db.pool())
+        .await?
+        .rows_affected()
+        == 1)
 }
 
 /// Drops every delivery to `subscriber` that has not been delivered

@@ -24,7 +24,11 @@ fn topic(operation: Operation) -> &'static str {
 
 /// Publishes the event of the operation `journal` finished;
 /// `dropped_deliveries` only for a removal.
-pub async fn operation_done(host: &Host, journal: &InstallJournal, dropped_deliveries: Option<u64>) {
+pub async fn operation_done(
+    host: &Host,
+    journal: &InstallJournal,
+    dropped_deliveries: Option<u64>,
+) {
     let mut payload = json!({
         "plugin": journal.plugin,
         "op_id": journal.op_id,

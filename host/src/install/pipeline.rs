@@ -671,7 +671,11 @@ pub async fn remove(
         // for it is dropped, and how much is recorded on the bus and in the log.
         let dropped = outbox::drop_undelivered(&host.db, name).await?;
         if dropped > 0 {
-            tracing::info!(plugin = name, dropped, "undelivered events to the removed plugin dropped");
+            tracing::info!(
+                plugin = name,
+                dropped,
+                "undelivered events to the removed plugin dropped"
+            );
         }
         finish(host, &mut journal).await?;
         super::announce::operation_done(host, &journal, Some(dropped)).await;

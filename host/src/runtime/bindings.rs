@@ -38,7 +38,7 @@ pub struct PluginState {
     table: ResourceTable,
     pub(super) limits: StoreLimits,
     pub(super) identity: Arc<PluginIdentity>,
-    services: HostServices,
+    pub(super) services: HostServices,
     pub(super) call: CallState,
 }
 
@@ -62,6 +62,13 @@ pub struct CallState {
     /// still set after the call only when the call was given up on
     /// mid-statement, and then left before the transaction is used again.
     pub install_scope: Option<Entered>,
+    /// The plugin's own transaction (`sql-transaction`), open between its
+    /// `begin` and `commit`/`rollback`; rolled back if the call ends first.
+    pub plugin_tx: Option<plugin_sql::PluginTransaction>,
+    /// A plugin `begin` inside `install_tx` opened a savepoint.
+    pub savepoint_open: bool,
+    /// Events were written in `plugin_tx`: wake the relay once it commits.
+    pub published_in_tx: bool,
     /// When this call's wall limit fires: plugin statements end by then.
     pub sql_deadline: Option<Instant>,
     /// This call's CPU budget, the longest one statement may run.
@@ -120,7 +127,12 @@ impl PluginState {
             deadline: call.sql_deadline.unwrap_or_else(|| Instant::now() + budget),
             budget,
         };
-        let result = match call.install_tx.as_mut() {
+        let open_tx = match (call.install_tx.as_mut(), call.plugin_tx.as_mut()) {
+            (Some(tx), _) => Some(&mut **tx),
+            (None, Some(own)) => Some(&mut *own.tx),
+            (None, None) => None,
+        };
+        let result = match open_tx {
             Some(tx) => {
                 plugin_sql::run_in_transaction(
                     &sql_call,
@@ -298,9 +310,14 @@ impl plinth::plugin::events::Host for PluginState {
         let events = &self.services.events;
         // Inside the host's transaction (an event delivery, an install hook)
         // the event commits or rolls back with it.
-        match self.call.install_tx.as_mut() {
-            Some(tx) => events.publish_in(tx, source, topic, payload).await,
-            None => events.publish(source, topic, payload).await,
+        // Inside the plugin's own transaction it commits with it, too.
+        if let Some(tx) = self.call.install_tx.as_mut() {
+            events.publish_in(tx, source, topic, payload).await
+        } else if let Some(own) = self.call.plugin_tx.as_mut() {
+            self.call.published_in_tx = true;
+            events.publish_in(&mut own.tx, source, topic, payload).await
+        } else {
+            events.publish(source, topic, payload).await
         }
         .map_err(|e| e.to_string())
     }

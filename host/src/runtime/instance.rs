@@ -233,7 +233,11 @@ impl PlinthComponent {
         payload: &str,
     ) -> (Result<HookOutcome, CallError>, Option<InstallTx>) {
         let (result, tx) = self
-            .call(Call::OnEvent { topic, payload }, self.call_timeout, Some(tx))
+            .call(
+                Call::OnEvent { topic, payload },
+                self.call_timeout,
+                Some(tx),
+            )
             .await;
         (result.and_then(|o| self.hook(o)), tx)
     }
@@ -270,11 +274,7 @@ impl PlinthComponent {
         // state from the hook. (A transaction never stays in a kept store:
         // it is taken back below.)
         let fresh = matches!(call, Call::Install { .. });
-        let warm = if !fresh {
-            self.checkout()
-        } else {
-            None
-        };
+        let warm = if !fresh { self.checkout() } else { None };
         let mut warm = match warm {
             Some(w) => w,
             None => match self.instantiate(budget).await {
@@ -307,6 +307,7 @@ impl PlinthComponent {
             Self::invoke(&mut warm.plugin, &mut warm.store, &call, &warm.request),
         )
         .await;
+        super::sql_transaction::end_of_call(warm.store.data_mut()).await;
         let mut tx = warm.store.data_mut().call.install_tx.take();
         if let (Some(tx), Some(entered)) =
             (tx.as_mut(), warm.store.data_mut().call.install_scope.take())

@@ -23,6 +23,7 @@ mod bindings;
 mod cache;
 mod instance;
 mod legacy_v0_1;
+mod sql_transaction;
 mod stdio;
 mod wasi_http;
 

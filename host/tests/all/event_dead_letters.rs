@@ -36,7 +36,12 @@ pub async fn publish(host: &TestHost, topic: &str, payload: &str) {
         .send()
         .await
         .expect("answered");
-    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap_or_default());
+    assert_eq!(
+        response.status(),
+        200,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
 }
 
 async fn set_failing(host: &TestHost, on: bool) {
@@ -61,15 +66,29 @@ async fn a_failing_subscriber_lands_in_dead_letters_and_a_replay_delivers_once()
 
         // Both subscribe to goods.stock-low; probe fails, notify must not wait for it.
         publish(&host, "goods.stock-low", "{\"sku\":\"DL-1\"}").await;
-        eventually(&format!("{kind}: notify received while probe failed"), Duration::from_secs(10), || async {
-            (count(&db, "SELECT COUNT(*) FROM notify_notifications WHERE payload LIKE '%DL-1%'").await == 1).then_some(())
-        })
+        eventually(
+            &format!("{kind}: notify received while probe failed"),
+            Duration::from_secs(10),
+            || async {
+                (count(
+                    &db,
+                    "SELECT COUNT(*) FROM notify_notifications WHERE payload LIKE '%DL-1%'",
+                )
+                .await
+                    == 1)
+                    .then_some(())
+            },
+        )
         .await;
 
-        let dead = eventually(&format!("{kind}: the dead letter"), Duration::from_secs(15), || async {
-            let dead = dead_letters(&host).await;
-            (!dead.is_empty()).then_some(dead)
-        })
+        let dead = eventually(
+            &format!("{kind}: the dead letter"),
+            Duration::from_secs(15),
+            || async {
+                let dead = dead_letters(&host).await;
+                (!dead.is_empty()).then_some(dead)
+            },
+        )
         .await;
         assert_eq!(dead.len(), 1, "{kind}: {dead:?}");
         let letter = &dead[0];
@@ -77,7 +96,10 @@ async fn a_failing_subscriber_lands_in_dead_letters_and_a_replay_delivers_once()
         assert_eq!(letter["topic"], "goods.stock-low", "{kind}");
         assert_eq!(letter["attempts"], 5, "{kind}: five attempts, then dead");
         assert!(
-            letter["last_error"].as_str().unwrap_or_default().contains("failing `goods.stock-low` as asked"),
+            letter["last_error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("failing `goods.stock-low` as asked"),
             "{kind}: the last error is kept: {letter}"
         );
         assert_eq!(
@@ -89,35 +111,69 @@ async fn a_failing_subscriber_lands_in_dead_letters_and_a_replay_delivers_once()
         // Replay once the subscriber works again: delivered exactly once.
         set_failing(&host, false).await;
         let id = letter["id"].as_i64().expect("id");
-        let (status, body) = host.admin().post(&format!("/events/dead-letters/{id}/replay")).await;
-        assert_eq!((status, body["replayed"].as_i64()), (200, Some(1)), "{kind}: {body}");
-        eventually(&format!("{kind}: the replayed delivery"), Duration::from_secs(10), || async {
-            (count(&db, "SELECT COUNT(*) FROM probe_events WHERE payload LIKE '%DL-1%'").await == 1).then_some(())
-        })
+        let (status, body) = host
+            .admin()
+            .post(&format!("/events/dead-letters/{id}/replay"))
+            .await;
+        assert_eq!(
+            (status, body["replayed"].as_i64()),
+            (200, Some(1)),
+            "{kind}: {body}"
+        );
+        eventually(
+            &format!("{kind}: the replayed delivery"),
+            Duration::from_secs(10),
+            || async {
+                (count(
+                    &db,
+                    "SELECT COUNT(*) FROM probe_events WHERE payload LIKE '%DL-1%'",
+                )
+                .await
+                    == 1)
+                    .then_some(())
+            },
+        )
         .await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert_eq!(
-            count(&db, "SELECT COUNT(*) FROM probe_events WHERE payload LIKE '%DL-1%'").await,
+            count(
+                &db,
+                "SELECT COUNT(*) FROM probe_events WHERE payload LIKE '%DL-1%'"
+            )
+            .await,
             1,
             "{kind}: delivered once, not again"
         );
         assert!(dead_letters(&host).await.is_empty(), "{kind}");
-        let (status, _) = host.admin().post(&format!("/events/dead-letters/{id}/replay")).await;
+        let (status, _) = host
+            .admin()
+            .post(&format!("/events/dead-letters/{id}/replay"))
+            .await;
         assert_eq!(status, 404, "{kind}: a delivered event is no dead letter");
 
         // Discard: gone from the list, never delivered.
         set_failing(&host, true).await;
         publish(&host, "probe.ping", "discard-me").await;
-        let dead = eventually(&format!("{kind}: the second dead letter"), Duration::from_secs(15), || async {
-            let dead = dead_letters(&host).await;
-            (!dead.is_empty()).then_some(dead)
-        })
+        let dead = eventually(
+            &format!("{kind}: the second dead letter"),
+            Duration::from_secs(15),
+            || async {
+                let dead = dead_letters(&host).await;
+                (!dead.is_empty()).then_some(dead)
+            },
+        )
         .await;
         let id = dead[0]["id"].as_i64().expect("id");
-        let (status, _) = host.admin().delete(&format!("/events/dead-letters/{id}")).await;
+        let (status, _) = host
+            .admin()
+            .delete(&format!("/events/dead-letters/{id}"))
+            .await;
         assert_eq!(status, 200, "{kind}");
         assert!(dead_letters(&host).await.is_empty(), "{kind}");
-        let (status, body) = host.admin().delete(&format!("/events/dead-letters/{id}")).await;
+        let (status, body) = host
+            .admin()
+            .delete(&format!("/events/dead-letters/{id}"))
+            .await;
         assert_eq!(status, 404, "{kind}: {body}");
 
         // Without credentials there is no dead-letter list.
@@ -150,7 +206,11 @@ async fn removing_a_subscriber_drops_its_undelivered_events_with_a_record() {
         let (status, body) = host.admin().delete("/plugins/probe").await;
         assert_eq!(status, 200, "{kind}: {body}");
         assert_eq!(
-            count(&db, "SELECT COUNT(*) FROM plinth_event_deliveries WHERE subscriber = 'probe'").await,
+            count(
+                &db,
+                "SELECT COUNT(*) FROM plinth_event_deliveries WHERE subscriber = 'probe'"
+            )
+            .await,
             0,
             "{kind}: its undelivered events are dropped"
         );
@@ -181,7 +241,11 @@ async fn removing_a_subscriber_drops_its_undelivered_events_with_a_record() {
         })
         .await;
         assert_eq!(
-            count(&db, "SELECT COUNT(*) FROM plinth_event_deliveries WHERE subscriber = 'probe'").await,
+            count(
+                &db,
+                "SELECT COUNT(*) FROM plinth_event_deliveries WHERE subscriber = 'probe'"
+            )
+            .await,
             0,
             "{kind}: no delivery to the removed plugin"
         );

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use sqlx::Row;
 
-use crate::support::{DbKind, ServeProcess, TestDb, all_dbs, eventually, stage_plugin, write_process_config};
+use crate::support::{
+    DbKind, ServeProcess, TestDb, all_dbs, eventually, stage_plugin, write_process_config,
+};
 
 /// `dir/config.json` for a host on `db` serving probe and notify, with a
 /// short lease so a killed host's claim runs out quickly.
@@ -56,7 +58,12 @@ async fn publish(client: &reqwest::Client, host: &ServeProcess, topic: &str, pay
         .send()
         .await
         .expect("answered");
-    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap_or_default());
+    assert_eq!(
+        response.status(),
+        200,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
 }
 
 fn client() -> reqwest::Client {
@@ -97,19 +104,37 @@ async fn an_event_whose_delivery_was_killed_is_delivered_once_after_a_restart() 
         );
 
         let host = serve(dir.path(), &config).await;
-        eventually(&format!("{kind}: delivered after the restart"), Duration::from_secs(30), || async {
-            (count(&db, "SELECT COUNT(*) FROM plinth_event_deliveries WHERE state = 'delivered'").await == 2).then_some(())
-        })
+        eventually(
+            &format!("{kind}: delivered after the restart"),
+            Duration::from_secs(30),
+            || async {
+                (count(
+                    &db,
+                    "SELECT COUNT(*) FROM plinth_event_deliveries WHERE state = 'delivered'",
+                )
+                .await
+                    == 2)
+                    .then_some(())
+            },
+        )
         .await;
         // Time for a second delivery, were there going to be one.
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert_eq!(
-            count(&db, "SELECT COUNT(*) FROM probe_events WHERE payload = 'slow:1500'").await,
+            count(
+                &db,
+                "SELECT COUNT(*) FROM probe_events WHERE payload = 'slow:1500'"
+            )
+            .await,
             1,
             "{kind}: probe received it exactly once"
         );
         assert_eq!(
-            count(&db, "SELECT COUNT(*) FROM notify_notifications WHERE payload = 'slow:1500'").await,
+            count(
+                &db,
+                "SELECT COUNT(*) FROM notify_notifications WHERE payload = 'slow:1500'"
+            )
+            .await,
             1,
             "{kind}: notify received it exactly once"
         );
@@ -159,5 +184,179 @@ async fn two_hosts_on_one_database_deliver_each_event_once_between_them() {
         assert_eq!(hosts, 2, "{kind}: both hosts delivered some");
         first.stop().await;
         second.stop().await;
+    }
+}
+
+mod in_transactions {
+    //! In-process hosts: a plugin's transaction decides whether its event
+    //! exists at all.
+
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use crate::event_dead_letters::count;
+    use crate::support::{TestHost, all_dbs, eventually, test_config};
+
+    async fn post(host: &TestHost, path: &str, body: &str) -> u16 {
+        host.client
+            .post(host.url(path))
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("answered")
+            .status()
+            .as_u16()
+    }
+
+    #[tokio::test]
+    async fn an_event_published_in_a_rolled_back_transaction_is_never_delivered() {
+        for db in all_dbs().await {
+            let kind = db.kind;
+            let data = tempfile::tempdir().expect("temp dir");
+            let mut config =
+                test_config(&db, data.path(), &[("probe", "0.1.0"), ("notify", "0.1.0")]);
+            config.events.poll_ms = 50;
+            let host = TestHost::start(config).await.expect("host starts");
+
+            let topic = "/p/probe/tx?topic=goods.stock-low";
+            assert_eq!(
+                post(&host, &format!("{topic}&end=rollback"), "rolled-back").await,
+                200,
+                "{kind}"
+            );
+            assert_eq!(
+                post(&host, &format!("{topic}&end=open"), "left-open").await,
+                200,
+                "{kind}"
+            );
+            assert_eq!(
+                post(&host, &format!("{topic}&end=commit"), "committed").await,
+                200,
+                "{kind}"
+            );
+
+            // Ordered delivery: once the last is in, the earlier ones would be too.
+            eventually(
+                &format!("{kind}: the committed event delivered"),
+                Duration::from_secs(10),
+                || async {
+                    (count(
+                        &db,
+                        "SELECT COUNT(*) FROM notify_notifications WHERE payload = 'committed'",
+                    )
+                    .await
+                        == 1)
+                        .then_some(())
+                },
+            )
+            .await;
+            assert_eq!(
+                count(&db, "SELECT COUNT(*) FROM notify_notifications WHERE payload IN ('rolled-back', 'left-open')").await,
+                0,
+                "{kind}: rolled-back events are never delivered"
+            );
+            assert_eq!(
+                count(&db, "SELECT COUNT(*) FROM plinth_events WHERE payload IN ('rolled-back', 'left-open')").await,
+                0,
+                "{kind}: they never reached the outbox"
+            );
+            assert_eq!(
+                count(&db, "SELECT COUNT(*) FROM probe_events WHERE topic = 'tx'").await,
+                1,
+                "{kind}: only the committed transaction's own write remains"
+            );
+            // A call that left its transaction open did not hold on to a connection.
+            assert_eq!(
+                post(&host, &format!("{topic}&end=commit"), "again").await,
+                200,
+                "{kind}"
+            );
+            host.stop().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn goods_publishes_stock_low_with_the_stock_change_and_notify_lists_it() {
+        for db in all_dbs().await {
+            let kind = db.kind;
+            let data = tempfile::tempdir().expect("temp dir");
+            let mut config =
+                test_config(&db, data.path(), &[("goods", "1.0.0"), ("notify", "0.1.0")]);
+            config.plugins[0]
+                .settings
+                .insert("low_stock_threshold".into(), "5".into());
+            config.events.poll_ms = 50;
+            let host = TestHost::start(config).await.expect("host starts");
+
+            let created = host
+                .client
+                .post(host.url("/p/goods/api/items"))
+                .json(&json!({"sku": "LOW-7", "name": "Nearly gone", "stock": 8}))
+                .send()
+                .await
+                .expect("answered");
+            assert_eq!(created.status(), 201, "{kind}");
+            let id = created.json::<serde_json::Value>().await.expect("json")["id"]
+                .as_i64()
+                .expect("id");
+            let adjust = |delta: i64| {
+                host.client
+                    .post(host.url(&format!("/p/goods/api/items/{id}/stock")))
+                    .json(&json!({ "delta": delta }))
+                    .send()
+            };
+            assert_eq!(
+                adjust(-2).await.expect("answered").status(),
+                200,
+                "{kind}: 6 left, not low"
+            );
+            assert_eq!(
+                adjust(-20).await.expect("answered").status(),
+                409,
+                "{kind}: refused, rolled back"
+            );
+            assert_eq!(
+                adjust(-3).await.expect("answered").status(),
+                200,
+                "{kind}: 3 left, low"
+            );
+            assert_eq!(
+                adjust(-1).await.expect("answered").status(),
+                200,
+                "{kind}: still low, no new event"
+            );
+
+            let page = eventually(
+                &format!("{kind}: notify lists the low stock"),
+                Duration::from_secs(10),
+                || async {
+                    let page = host.get("/p/notify/").await.text().await.expect("page");
+                    page.contains("LOW-7").then_some(page)
+                },
+            )
+            .await;
+            assert!(page.contains("goods.stock-low"), "{kind}: {page}");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert_eq!(
+                count(
+                    &db,
+                    "SELECT COUNT(*) FROM notify_notifications WHERE topic = 'goods.stock-low'"
+                )
+                .await,
+                1,
+                "{kind}: one event, for the change that crossed the threshold"
+            );
+            assert_eq!(
+                count(
+                    &db,
+                    "SELECT COUNT(*) FROM plinth_events WHERE topic = 'goods.stock-low'"
+                )
+                .await,
+                1,
+                "{kind}"
+            );
+            host.stop().await;
+        }
     }
 }

@@ -17,9 +17,7 @@ const PAYLOAD_CHARS: usize = 4000;
 
 impl Plugin for Notify {
     fn router() -> Router {
-        Router::new()
-            .get("/", page)
-            .get("/api/notifications", list)
+        Router::new().get("/", page).get("/api/notifications", list)
     }
 
     fn on_event(topic: &str, payload: &str) -> Result<(), String> {
@@ -47,7 +45,8 @@ fn list(_req: &Request) -> Result<Response, Error> {
 
 fn page(_req: &Request) -> Result<Response, Error> {
     let rows = newest()?;
-    let mut body = String::from("<!doctype html><title>Notifications</title><h1>Notifications</h1>");
+    let mut body =
+        String::from("<!doctype html><title>Notifications</title><h1>Notifications</h1>");
     if rows.is_empty() {
         body.push_str("<p>No notifications yet.</p>");
     } else {

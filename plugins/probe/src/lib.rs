@@ -14,6 +14,7 @@
 //! | `GET /last-event?topic=t` | the last payload received on topic `t`, 404 if none |
 //! | `POST /publish?topic=t` | publishes the body on `t`: 200, or 500 with the host's error |
 //! | `GET /fail-events?on=yes\|no` | makes every later event delivery fail (or not) |
+//! | `POST /tx?topic=t&end=commit\|rollback\|open` | in a transaction: writes the body to `probe_events` (topic `tx`) and publishes it on `t`, then commits, rolls back or leaves the transaction open |
 //!
 //! Tasks: `ok` succeeds, `fail` fails, `spin` never returns.
 //! Events: each payload received is kept in kv under `event:<topic>` and
@@ -46,6 +47,7 @@ impl Plugin for Probe {
             .get("/last-event", last_event)
             .post("/publish", publish)
             .get("/fail-events", fail_events)
+            .post("/tx", in_transaction)
     }
 
     fn run_task(name: &str) -> Result<(), String> {
@@ -67,7 +69,9 @@ impl Plugin for Probe {
             &[topic.into(), payload.into()],
         )?;
         if let Some(ms) = payload.strip_prefix("slow:") {
-            let ms: u64 = ms.parse().map_err(|_| format!("slow:<ms>, not {payload:?}"))?;
+            let ms: u64 = ms
+                .parse()
+                .map_err(|_| format!("slow:<ms>, not {payload:?}"))?;
             let until = std::time::Instant::now() + std::time::Duration::from_millis(ms);
             while std::time::Instant::now() < until {
                 black_box(());
@@ -88,6 +92,46 @@ fn publish(req: &Request) -> Result<Response, Error> {
         .ok_or_else(|| Error::bad_request("missing query parameter `topic`"))?;
     events::publish(&topic, req.text()?)?;
     Ok(Response::text(200, "published"))
+}
+
+fn in_transaction(req: &Request) -> Result<Response, Error> {
+    let topic = req
+        .query("topic")
+        .ok_or_else(|| Error::bad_request("missing query parameter `topic`"))?;
+    let end = req.query("end").unwrap_or_else(|| "commit".to_owned());
+    let payload = req.text()?;
+    // `db::execute` runs in the open transaction like `tx.execute`.
+    let write = || -> Result<(), Error> {
+        db::execute(
+            "INSERT INTO probe_events (topic, payload) VALUES ('tx', ?)",
+            &[payload.into()],
+        )?;
+        events::publish(&topic, payload)
+    };
+    match end.as_str() {
+        "commit" => db::transaction(|_tx| write())?,
+        "rollback" => {
+            let undone = db::transaction(|_tx| {
+                write()?;
+                Err::<(), Error>(Error::conflict("rolled back as asked"))
+            });
+            if undone.is_ok() {
+                return Err(Error::internal("the transaction was not rolled back"));
+            }
+        }
+        "open" => {
+            // Begun and never ended: the host rolls it back after the call.
+            plinth_sdk::__bindings::plinth::plugin::sql_transaction::begin()
+                .map_err(|e| Error::internal(format!("{e:?}")))?;
+            write()?;
+        }
+        other => {
+            return Err(Error::bad_request(format!(
+                "end={other}: give commit, rollback or open"
+            )));
+        }
+    }
+    Ok(Response::text(200, end))
 }
 
 fn fail_events(req: &Request) -> Result<Response, Error> {

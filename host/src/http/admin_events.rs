@@ -80,9 +80,10 @@ pub async fn list(
 pub async fn replay_one(
     State(state): State<AppState>,
     Extension(caller): Extension<Arc<Caller>>,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     require(&caller, MANAGE)?;
+    let id = delivery_id(&id)?;
     let host = state.host()?;
     let replayed = outbox::replay_dead(&host.db, Some(id))
         .await
@@ -112,9 +113,10 @@ pub async fn replay_all(
 pub async fn discard(
     State(state): State<AppState>,
     Extension(caller): Extension<Arc<Caller>>,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     require(&caller, MANAGE)?;
+    let id = delivery_id(&id)?;
     let host = state.host()?;
     if !outbox::discard_dead(&host.db, id)
         .await
@@ -124,6 +126,15 @@ pub async fn discard(
     }
     tracing::info!(delivery = id, by = %caller.login, "dead letter discarded");
     Ok(Json(json!({ "discarded": 1 })))
+}
+
+/// The id in the path, refused in the API's own error shape.
+fn delivery_id(text: &str) -> Result<i64, ApiError> {
+    text.parse().map_err(|_| {
+        ApiError::bad_request(format!(
+            "{text:?} is not a dead letter id; ids are the integers GET /api/admin/events/dead-letters lists"
+        ))
+    })
 }
 
 fn no_dead_letter(id: i64) -> ApiError {

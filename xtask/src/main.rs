@@ -7,6 +7,7 @@
 use std::process::ExitCode;
 
 mod bench;
+mod bench_events;
 mod build_plugins;
 mod demo;
 mod fanout;
@@ -33,6 +34,10 @@ const COMMANDS: &[(&str, &str)] = &[
         "one vendor server, N simulated agents (default 1000 and 10000): memory and push fan-out time",
     ),
     (
+        "bench-events",
+        "the event bus end to end on SQLite and PostgreSQL beside raw sqlx insert+delete; writes docs/BENCHMARKS.md",
+    ),
+    (
         "bench",
         "measure plugin routes against native axum and wasmtime serve; writes docs/BENCHMARKS.md",
     ),
@@ -50,6 +55,7 @@ fn main() -> ExitCode {
         "test" => test_cmd::run(rest),
         "bench" => bench::run(rest),
         "bench-fanout" => fanout::run(rest),
+        "bench-events" => bench_events::run(rest),
         "help" | "-h" | "--help" => {
             print_help();
             Ok(())

@@ -56,12 +56,14 @@
 //! must verify the vendor's signatures.
 
 mod agent_limits;
+mod events;
 mod outbound;
 pub mod plugin_settings;
 mod sign_in;
 mod task_history;
 
 pub use agent_limits::AgentLimits;
+pub use events::EventsConfig;
 pub use outbound::{OutboundConfig, PluginOutbound};
 pub use plugin_settings::SettingValue;
 pub use sign_in::SignInLimits;
@@ -142,6 +144,7 @@ pub struct Config {
     pub tasks: TaskHistory,
     /// Plugins' outbound HTTP (`config/outbound.rs`).
     pub outbound: OutboundConfig,
+    pub events: EventsConfig,
     pub plugins: Vec<PluginEntry>,
     /// `PLINTH__PLUGINS__<NAME>__<KEY>` variables the host started with:
     /// plugin settings (secrets above all) kept out of config.json, read by
@@ -163,6 +166,7 @@ impl Default for Config {
             runtime: RuntimeConfig::default(),
             tasks: TaskHistory::default(),
             outbound: OutboundConfig::default(),
+            events: EventsConfig::default(),
             plugins: Vec::new(),
             plugin_env: BTreeMap::new(),
         }
@@ -720,6 +724,9 @@ impl Config {
                 "runtime.max_warm_instances",
                 "must be at least 1",
             ));
+        }
+        if let Some((key, reason)) = self.events.problem() {
+            return Err(Problem::invalid(key, reason));
         }
         self.validate_vendor()?;
         if let Err((key, reason)) = self.tasks.check() {

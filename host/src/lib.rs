@@ -10,8 +10,9 @@
 //!    [`paths`]: [`paths::DataDir`], every path under the data dir;
 //!    [`caller`]: who an authenticated request is and what it may do.
 //! 2. [`db`]: the database pool, the migration ledger, the SQL scope guard
-//!    for plugins and the host's own tables; [`events`]: the bus between
-//!    plugins; [`live`]: the feed the admin web watches;
+//!    for plugins and the host's own tables (the event outbox among them);
+//!    then [`events`]: the bus between plugins, which publishes into the
+//!    outbox through `db`; [`live`]: the feed the admin web watches;
 //!    [`plugin_files`]: each plugin's files under `data/files/`.
 //! 3. [`runtime`]: the wasmtime engine, the compile cache and plugin
 //!    instances with their limits; it knows nothing of HTTP frameworks.
@@ -21,7 +22,7 @@
 //!    rollback, enable, disable, remove through one journalled, crash-safe
 //!    pipeline, and recover, restore and adopt at start-up; [`accounts`]:
 //!    users, sessions, service tokens, sign-in and the audit log.
-//! 7. [`background`]: event delivery, the task scheduler, the drop-in
+//! 7. [`background`]: the event relay, the task scheduler, the drop-in
 //!    folder; [`agent`]: the upgrade agent: the websocket to the vendor
 //!    server, verification of signed deployments, resumable downloads,
 //!    install through the pipeline and status reports.

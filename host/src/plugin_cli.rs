@@ -138,7 +138,7 @@ async fn local(
     config: Config,
     config_path: &Path,
 ) -> Result<String, CliError> {
-    let (host, _events) = startup::assemble(config, Some(config_path.to_owned())).await?;
+    let host = startup::assemble(config, Some(config_path.to_owned())).await?;
     let guard = host.operations.lock().await;
     install::recover(&host, &guard).await?;
     let report = match command {

@@ -31,7 +31,7 @@ use crate::config::Config;
 use crate::db::migrate::{self, MigrateError, MigrationReport};
 use crate::db::plugin_sql::PluginSqlPolicy;
 use crate::db::{Db, DbError, DbOptions};
-use crate::events::{EventBus, EventReceiver};
+use crate::events::EventBus;
 use crate::host::{Host, OperationLock};
 use crate::install::{self, InstallError, RestoreError};
 use crate::paths::DataDir;
@@ -68,10 +68,7 @@ pub struct Started {
 /// Steps 4 and 5 plus the runtime: a host with its database migrated and
 /// nothing loaded yet. The CLI runs one plugin operation on this without
 /// serving; [`start`] goes on to restore the plugins.
-pub async fn assemble(
-    config: Config,
-    config_path: Option<PathBuf>,
-) -> Result<(Host, EventReceiver), StartupError> {
+pub async fn assemble(config: Config, config_path: Option<PathBuf>) -> Result<Host, StartupError> {
     let config = Arc::new(config);
     let data = DataDir::new(&config.data_dir);
 
@@ -107,7 +104,7 @@ pub async fn assemble(
         pooling: config.runtime.pooling,
         cache_dir: data.component_cache(),
     })?);
-    let (events, event_rx) = EventBus::new();
+    let events = EventBus::new(db.clone());
     let host = Host {
         config_path,
         data,
@@ -120,12 +117,12 @@ pub async fn assemble(
         live: Default::default(),
         config,
     };
-    Ok((host, event_rx))
+    Ok(host)
 }
 
 /// Runs start-up steps 4 to 7 for an already loaded and checked `config`.
 pub async fn start(config: Config, config_path: Option<PathBuf>) -> Result<Started, StartupError> {
-    let (host, event_rx) = assemble(config, config_path).await?;
+    let host = assemble(config, config_path).await?;
 
     // 6. Plugins, under the operation lock like every plugin operation.
     {
@@ -140,7 +137,7 @@ pub async fn start(config: Config, config_path: Option<PathBuf>) -> Result<Start
     }
 
     // 7. Background jobs, then the upgrade agent.
-    let mut background = Background::start(&host, event_rx).await;
+    let mut background = Background::start(&host).await;
     let agent = AgentState::new(&host.config.vendor, host.live.clone());
     if host.config.vendor.is_enabled() {
         match agent::spawn(host.clone(), agent.clone()) {

@@ -153,11 +153,29 @@ pub struct Task {
 }
 
 /// Events the plugin listens to.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Events {
     #[serde(default)]
     pub subscribe: Vec<String>,
+    /// Deliver each topic's events in publishing order (the default): a
+    /// failing event holds back the later ones of its topic until it is
+    /// delivered or dead. `false` lets them pass it.
+    #[serde(default = "ordered_by_default")]
+    pub ordered: bool,
+}
+
+fn ordered_by_default() -> bool {
+    true
+}
+
+impl Default for Events {
+    fn default() -> Self {
+        Self {
+            subscribe: Vec::new(),
+            ordered: true,
+        }
+    }
 }
 
 /// Default task timeout in seconds.

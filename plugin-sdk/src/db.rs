@@ -37,6 +37,9 @@ use std::sync::Arc;
 
 use crate::__bindings::plinth::plugin::sql as wit;
 
+mod transaction;
+pub use transaction::{Transaction, transaction};
+
 /// A value bound to a `?` placeholder or read from a column.
 ///
 /// Rust values convert with `.into()`: integers, `f64`, `bool` (as 0/1),

@@ -1,8 +1,12 @@
 //! Publishing events to other plugins.
 //!
-//! Delivery is asynchronous and at most once per subscriber; subscribers
-//! declare topics under `[events] subscribe` in their manifests and receive
-//! them in [`Plugin::on_event`](crate::Plugin::on_event).
+//! Delivery is asynchronous and at least once per subscriber (exactly once
+//! for what the subscriber writes to its tables: that commits with the
+//! delivery); subscribers declare topics under `[events] subscribe` in
+//! their manifests and receive them in [`Plugin::on_event`](crate::Plugin::on_event).
+//! Published inside [`db::transaction`](crate::db::transaction), an event
+//! commits or rolls back with the transaction; otherwise it is stored
+//! before `publish` returns.
 
 use serde::Serialize;
 

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! target/plugins/
-//!   hello.wasm goods.wasm goods-1.1.0.wasm probe.wasm http-hello.wasm legacy-hello.wasm ticker.wasm rates.wasm
+//!   hello.wasm goods.wasm goods-1.1.0.wasm probe.wasm http-hello.wasm legacy-hello.wasm ticker.wasm rates.wasm notify.wasm
 //!   hello-0.1.0/        plugin.toml plugin.wasm
 //!   goods-1.0.0/        plugin.toml plugin.wasm sql/<dialect>/0001_*.sql
 //!   goods-1.1.0/        ... sql/<dialect>/0001_*.sql 0002_add_category.sql 0003_stock_summaries.sql
@@ -12,6 +12,7 @@
 //!   http-hello-0.1.0/   plugin.toml plugin.wasm
 //!   legacy-hello-0.1.0/ plugin.toml plugin.wasm (built against wit/frozen/0.1.0)
 //!   ticker-0.1.0/       plugin.toml plugin.wasm
+//!   notify-0.1.0/       plugin.toml plugin.wasm sql/<dialect>/0001_*.sql
 //! ```
 //!
 //! Each `<name>-<version>/` directory is a package ready to be zipped; see
@@ -39,6 +40,7 @@ pub const PLUGINS: &[&str] = &[
     "legacy-hello",
     "ticker",
     "rates",
+    "notify",
 ];
 
 /// The dialect directories every plugin's `sql/` may hold.

@@ -7,6 +7,7 @@
 use std::process::ExitCode;
 
 mod bench;
+mod bench_events;
 mod build_plugins;
 mod demo;
 mod fanout;
@@ -38,6 +39,10 @@ const COMMANDS: &[(&str, &str)] = &[
         "run schemathesis --checks all against a test host's /api/openapi.json (under 2 minutes)",
     ),
     (
+        "bench-events",
+        "the event bus end to end on SQLite and PostgreSQL beside raw sqlx insert+delete; writes docs/BENCHMARKS.md",
+    ),
+    (
         "bench",
         "measure plugin routes against native axum and wasmtime serve; writes docs/BENCHMARKS.md",
     ),
@@ -56,6 +61,7 @@ fn main() -> ExitCode {
         "bench" => bench::run(rest),
         "openapi-check" => openapi_check::run(rest),
         "bench-fanout" => fanout::run(rest),
+        "bench-events" => bench_events::run(rest),
         "help" | "-h" | "--help" => {
             print_help();
             Ok(())

@@ -1,15 +1,13 @@
 //! The host's background jobs, started once start-up has restored the
-//! plugins and stopped at shutdown: event delivery ([`dispatch`]), the task
+//! plugins and stopped at shutdown: the event [`relay`], the task
 //! [`scheduler`] and the drop-in folder watcher ([`dropin`]).
 
 use tokio::task::JoinHandle;
 
 use crate::Host;
-use crate::events::EventReceiver;
-use crate::registry::PluginRegistry;
-use crate::runtime::LoadedComponent;
 
 pub mod dropin;
+pub mod relay;
 pub mod scheduler;
 
 pub use scheduler::Scheduler;
@@ -23,12 +21,12 @@ pub struct Background {
 }
 
 impl Background {
-    /// Starts event delivery, the scheduler and the drop-in watcher.
-    pub async fn start(host: &Host, events: EventReceiver) -> Self {
+    /// Starts the event relay, the scheduler and the drop-in watcher.
+    pub async fn start(host: &Host) -> Self {
         let scheduler = Scheduler::new(crate::config::resolve_host_id(&host.config.server.host_id));
         scheduler.settle_orphans(&host.db).await;
         let tasks = vec![
-            tokio::spawn(dispatch(events, host.registry.clone())),
+            tokio::spawn(relay::run(host.clone())),
             tokio::spawn(scheduler.clone().run(host.clone())),
             tokio::spawn(dropin::watch(host.clone())),
         ];
@@ -43,32 +41,6 @@ impl Background {
     pub fn stop(self) {
         for task in self.tasks {
             task.abort();
-        }
-    }
-}
-
-/// Delivers events until every publisher is gone.
-pub async fn dispatch(mut events: EventReceiver, registry: PluginRegistry) {
-    while let Some(event) = events.recv().await {
-        for plugin in registry.subscribers(&event.topic) {
-            let LoadedComponent::Plinth(component) = plugin.component.clone() else {
-                continue;
-            };
-            let event = event.clone();
-            tokio::spawn(async move {
-                let name = component.identity().name.clone();
-                match component.on_event(&event.topic, &event.payload).await {
-                    Ok(Ok(())) => {
-                        tracing::debug!(plugin = %name, topic = %event.topic, source = %event.source, "event delivered")
-                    }
-                    Ok(Err(message)) => {
-                        tracing::warn!(plugin = %name, topic = %event.topic, %message, "event handler returned an error")
-                    }
-                    Err(error) => {
-                        tracing::warn!(plugin = %name, topic = %event.topic, %error, "event handler failed")
-                    }
-                }
-            });
         }
     }
 }

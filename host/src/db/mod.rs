@@ -17,6 +17,7 @@
 pub mod accounts;
 pub mod agent_ledger;
 pub mod migrate;
+pub mod outbox;
 pub mod plugin_roles;
 pub mod plugin_sql;
 pub mod scope;

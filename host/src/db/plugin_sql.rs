@@ -688,6 +688,61 @@ pub async fn run_in_transaction(
     run_scoped(call, conn, &checked, params, want_rows, limit, true, open).await
 }
 
+/// A plugin's own transaction (the `sql-transaction` import): one of the
+/// host's connections, held for the rest of the call within the plugin's
+/// share, so its statements run in the host's role and enter the plugin's
+/// wall one statement at a time ([`run_in_transaction`]), and a publish can
+/// write the outbox in the same transaction.
+#[derive(Debug)]
+pub struct PluginTransaction {
+    pub tx: sqlx::Transaction<'static, Any>,
+    _permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
+}
+
+/// Opens `call.plugin`'s transaction, waiting for a connection of its share
+/// until the call's deadline.
+pub async fn begin_transaction(
+    call: &PluginSqlCall<'_>,
+) -> Result<PluginTransaction, PluginSqlError> {
+    let permits = call
+        .db
+        .plugin_sql()
+        .permits(call.plugin, call.deadline)
+        .await?;
+    let deadline = tokio::time::Instant::from_std(call.deadline);
+    let tx = tokio::time::timeout_at(deadline, call.db.pool().begin())
+        .await
+        .map_err(|_| PluginSqlError::Failed("database unavailable: no connection in time".into()))?
+        .map_err(|e| PluginSqlError::Failed(format!("database unavailable: {e}")))?;
+    Ok(PluginTransaction {
+        tx,
+        _permits: permits,
+    })
+}
+
+/// A savepoint step inside the host's transaction, where a plugin's
+/// `begin`/`commit`/`rollback` nest (an event delivery).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Savepoint {
+    Open,
+    Release,
+    RollBack,
+}
+
+pub async fn savepoint(conn: &mut AnyConnection, step: Savepoint) -> Result<(), PluginSqlError> {
+    let sql = match step {
+        Savepoint::Open => "SAVEPOINT plinth_plugin",
+        Savepoint::Release => "RELEASE SAVEPOINT plinth_plugin",
+        Savepoint::RollBack => "ROLLBACK TO SAVEPOINT plinth_plugin",
+    };
+    sqlx::query(sql)
+        .persistent(false)
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
+        .map_err(failed)
+}
+
 fn check_params(checked: &Ready, params: &[SqlValue]) -> Result<(), PluginSqlError> {
     match checked.placeholders {
         Some(n) if n != params.len() => Err(PluginSqlError::Invalid(format!(

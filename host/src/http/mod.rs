@@ -24,6 +24,7 @@
 mod accounts_admin;
 pub mod admin;
 pub mod admin_tasks;
+mod admin_events;
 mod api;
 mod auth;
 pub mod authn;
@@ -248,6 +249,7 @@ pub fn app(state: AppState) -> Router {
             axum::routing::post(admin::agent_reconnect),
         )
         .merge(accounts_routes())
+        .merge(admin_events::routes())
         // Packages are larger than ordinary request bodies.
         .layer(DefaultBodyLimit::max(PACKAGE_LIMIT))
         .layer(axum::middleware::from_fn_with_state(

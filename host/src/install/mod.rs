@@ -27,6 +27,7 @@ use crate::plugin_files::PluginFiles;
 use crate::registry::LoadedPlugin;
 use crate::runtime::{CallError, LoadedComponent, PluginIdentity, RuntimeError, World};
 
+mod announce;
 pub mod fault;
 pub mod journal;
 mod pipeline;

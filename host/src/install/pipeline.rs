@@ -20,7 +20,7 @@ use semver::Version;
 use super::journal::{InstallJournal, Operation, Step};
 use super::{InstallError, PluginDir, load, migrate_and_record};
 use crate::db::store::{self, InstalledPlugin, PluginState};
-use crate::db::{DbError, migrate, now_ms, plugin_roles};
+use crate::db::{DbError, migrate, now_ms, outbox, plugin_roles};
 use crate::host::{Host, OperationGuard};
 
 /// What the caller wants of a package.
@@ -278,6 +278,9 @@ async fn finish(host: &Host, journal: &mut InstallJournal) -> Result<(), Install
     sync_config_forgetting(host, forget).await?;
     journal.step(&host.db, Step::Done, None).await?;
     tracing::info!(plugin = %journal.plugin, op = %journal.op_id, operation = journal.operation.as_str(), from = ?journal.from_version, to = ?journal.to_version, "plugin operation done");
+    if journal.operation != Operation::Remove {
+        super::announce::operation_done(host, journal, None).await;
+    }
     Ok(())
 }
 
@@ -690,7 +693,19 @@ pub async fn remove(
             host.db.plugin_sql().close_plugin_pool(name).await;
         }
         let _ = std::fs::remove_dir_all(host.data.plugin(name));
-        finish(host, &mut journal).await
+        // Its subscriptions went with its manifest; what was still waiting
+        // for it is dropped, and how much is recorded on the bus and in the log.
+        let dropped = outbox::drop_undelivered(&host.db, name).await?;
+        if dropped > 0 {
+            tracing::info!(
+                plugin = name,
+                dropped,
+                "undelivered events to the removed plugin dropped"
+            );
+        }
+        finish(host, &mut journal).await?;
+        super::announce::operation_done(host, &journal, Some(dropped)).await;
+        Ok(())
     }
     .await;
     settle(host, journal, result).await

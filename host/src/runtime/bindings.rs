@@ -56,13 +56,22 @@ pub struct CallState {
     pub ticks: u64,
     /// The CPU budget of this call, in epoch ticks.
     pub max_ticks: u64,
-    /// The install transaction, present only while an install hook runs;
-    /// the hook's SQL runs inside it and may include DDL.
+    /// The host's transaction, present only while an install hook (DDL
+    /// allowed: `host_tx_ddl`) or an event delivery runs; the call's SQL
+    /// runs inside it.
     pub install_tx: Option<sqlx::Transaction<'static, Any>>,
+    pub host_tx_ddl: bool,
     /// The database-side scope of a statement running in `install_tx`;
     /// still set after the call only when the call was given up on
     /// mid-statement, and then left before the transaction is used again.
     pub install_scope: Option<Entered>,
+    /// The plugin's own transaction (`sql-transaction`), open between its
+    /// `begin` and `commit`/`rollback`; rolled back if the call ends first.
+    pub plugin_tx: Option<plugin_sql::PluginTransaction>,
+    /// A plugin `begin` inside `install_tx` opened a savepoint.
+    pub savepoint_open: bool,
+    /// Events were written in `plugin_tx`: wake the relay once it commits.
+    pub published_in_tx: bool,
     /// When this call's wall limit fires: plugin statements end by then.
     pub sql_deadline: Option<Instant>,
     /// This call's CPU budget, the longest one statement may run.
@@ -114,7 +123,7 @@ impl PluginState {
         want_rows: bool,
     ) -> Result<plugin_sql::SqlOutcome, SqlError> {
         let call = &mut self.call;
-        let allow = if call.install_tx.is_some() {
+        let allow = if call.install_tx.is_some() && call.host_tx_ddl {
             Allow::DmlAndDdl
         } else {
             Allow::Dml
@@ -133,7 +142,12 @@ impl PluginState {
             deadline: call.sql_deadline.unwrap_or_else(|| Instant::now() + budget),
             budget,
         };
-        let result = match call.install_tx.as_mut() {
+        let open_tx = match (call.install_tx.as_mut(), call.plugin_tx.as_mut()) {
+            (Some(tx), _) => Some(&mut **tx),
+            (None, Some(own)) => Some(&mut *own.tx),
+            (None, None) => None,
+        };
+        let result = match open_tx {
             Some(tx) => {
                 plugin_sql::run_in_transaction(
                     &sql_call,
@@ -307,9 +321,19 @@ impl plinth::plugin::kv::Host for PluginState {
 
 impl plinth::plugin::events::Host for PluginState {
     async fn publish(&mut self, topic: String, payload: String) -> Result<(), String> {
-        self.services
-            .events
-            .publish(&self.identity.name, topic, payload)
-            .map_err(|e| e.to_string())
+        let source = &self.identity.name;
+        let events = &self.services.events;
+        // Inside the host's transaction (an event delivery, an install hook)
+        // the event commits or rolls back with it.
+        // Inside the plugin's own transaction it commits with it, too.
+        if let Some(tx) = self.call.install_tx.as_mut() {
+            events.publish_in(tx, source, topic, payload).await
+        } else if let Some(own) = self.call.plugin_tx.as_mut() {
+            self.call.published_in_tx = true;
+            events.publish_in(&mut own.tx, source, topic, payload).await
+        } else {
+            events.publish(source, topic, payload).await
+        }
+        .map_err(|e| e.to_string())
     }
 }

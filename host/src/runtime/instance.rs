@@ -105,7 +105,7 @@ fn empty_request() -> WitRequest {
 /// What an install, task or event hook returned.
 pub type HookOutcome = Result<(), String>;
 
-/// The transaction an install hook runs in.
+/// The host's transaction an install hook or an event delivery runs in.
 pub type InstallTx = sqlx::Transaction<'static, Any>;
 
 /// Who a request is handled for: the user, and the plugins whose
@@ -251,6 +251,26 @@ impl PlinthComponent {
         result.and_then(|o| self.hook(o))
     }
 
+    /// Delivers an event with the hook's SQL (DML only) inside `tx`, the
+    /// relay's transaction that also marks the delivery done, so what the
+    /// subscriber wrote and the delivery commit or roll back together. The
+    /// transaction is handed back whatever happened.
+    pub async fn on_event_in(
+        &self,
+        tx: InstallTx,
+        topic: &str,
+        payload: &str,
+    ) -> (Result<HookOutcome, CallError>, Option<InstallTx>) {
+        let (result, tx) = self
+            .call(
+                Call::OnEvent { topic, payload },
+                self.call_timeout,
+                Some(tx),
+            )
+            .await;
+        (result.and_then(|o| self.hook(o)), tx)
+    }
+
     fn hook(&self, output: CallOutput) -> Result<HookOutcome, CallError> {
         match output {
             CallOutput::Hook(outcome) => Ok(outcome),
@@ -278,14 +298,12 @@ impl PlinthComponent {
                 install_tx,
             );
         };
-        // Install hooks always get a fresh instance: the transaction must not
-        // leak into a pooled store, and an upgrade's hook must not see state
-        // from requests.
-        let warm = if install_tx.is_none() {
-            self.checkout()
-        } else {
-            None
-        };
+        // Install hooks always get a fresh instance, and theirs is not kept:
+        // an upgrade's hook must not see state from requests, nor requests
+        // state from the hook. (A transaction never stays in a kept store:
+        // it is taken back below.)
+        let fresh = matches!(call, Call::Install { .. });
+        let warm = if !fresh { self.checkout() } else { None };
         let mut warm = match warm {
             Some(w) => w,
             None => match self.instantiate(budget).await {
@@ -306,6 +324,7 @@ impl PlinthComponent {
         }
         state.call.ticks = 0;
         state.call.max_ticks = ticks_for(budget);
+        state.call.host_tx_ddl = fresh;
         state.call.install_tx = install_tx;
         state.call.install_scope = None;
         // The epoch callback bounds CPU; the wall limit bounds time spent
@@ -321,6 +340,7 @@ impl PlinthComponent {
             Self::invoke(&mut warm.plugin, &mut warm.store, &call, &warm.request),
         )
         .await;
+        super::sql_transaction::end_of_call(warm.store.data_mut()).await;
         let mut tx = warm.store.data_mut().call.install_tx.take();
         if let (Some(tx), Some(entered)) =
             (tx.as_mut(), warm.store.data_mut().call.install_scope.take())
@@ -340,7 +360,7 @@ impl PlinthComponent {
         match result {
             Some(Ok(output)) => {
                 warm.calls += 1;
-                if tx.is_none() {
+                if !fresh {
                     self.checkin(warm);
                 }
                 (Ok(output), tx)

@@ -26,6 +26,7 @@ mod instance;
 mod legacy_v0_1;
 pub mod outbound;
 pub mod plugin_calls;
+mod sql_transaction;
 mod stdio;
 mod wasi_http;
 

@@ -15,6 +15,8 @@ mod config_file_edits;
 mod config_startup;
 mod crash_recovery;
 mod dropin;
+mod event_dead_letters;
+mod event_outbox;
 mod goods_api;
 mod goods_stock_summary;
 mod host_api_compat;

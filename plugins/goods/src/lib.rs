@@ -311,25 +311,42 @@ struct StockChange {
     delta: i64,
 }
 
+/// Changes an item's stock by `delta`. When the change takes the stock
+/// under the `low_stock_threshold` setting, `goods.stock-low` is published
+/// in the same transaction: the event exists exactly when the change does.
 fn adjust_stock(req: &Request) -> Result<Response, Error> {
     let id: i64 = req.param_parse("id")?;
     let StockChange { delta } = req.json()?;
-    if delta != 0 {
-        // One statement, so concurrent adjustments cannot take stock
-        // below zero between a read and a write.
-        let sql = format!(
-            "UPDATE {} SET stock = stock + ? WHERE id = ? AND stock + ? >= 0",
-            db::table("items")
-        );
-        if db::execute(&sql, &[delta.into(), id.into(), delta.into()])? == 0 {
-            let item = find_or_404(id)?;
-            return Err(Error::conflict(format!(
-                "stock of {} cannot go below zero: have {}, change {delta}",
-                item.sku, item.stock
-            )));
+    let item = db::transaction(|tx| {
+        if delta != 0 {
+            // One statement, so concurrent adjustments cannot take stock
+            // below zero between a read and a write.
+            let sql = format!(
+                "UPDATE {} SET stock = stock + ? WHERE id = ? AND stock + ? >= 0",
+                db::table("items")
+            );
+            if tx.execute(&sql, &[delta.into(), id.into(), delta.into()])? == 0 {
+                let item = find_or_404(id)?;
+                return Err(Error::conflict(format!(
+                    "stock of {} cannot go below zero: have {}, change {delta}",
+                    item.sku, item.stock
+                )));
+            }
         }
-    }
-    Ok(Response::json(200, &find_or_404(id)?))
+        let item = find_or_404(id)?;
+        let threshold: i64 = settings::get_or("low_stock_threshold", 5);
+        if item.stock < threshold && item.stock - delta >= threshold {
+            events::publish_json(
+                "goods.stock-low",
+                &serde_json::json!({
+                    "threshold": threshold,
+                    "items": [{ "id": item.id, "sku": item.sku, "name": item.name, "stock": item.stock }],
+                }),
+            )?;
+        }
+        Ok::<_, Error>(item)
+    })?;
+    Ok(Response::json(200, &item))
 }
 
 // ---------------------------------------------------------- item image

@@ -12,6 +12,9 @@
 //! | `GET /setting?key=k` | 200 with the setting's value, 404 when unset |
 //! | `GET /info` | the plugin-info values as JSON |
 //! | `GET /last-event?topic=t` | the last payload received on topic `t`, 404 if none |
+//! | `POST /publish?topic=t` | publishes the body on `t`: 200, or 500 with the host's error |
+//! | `GET /fail-events?on=yes\|no` | makes every later event delivery fail (or not) |
+//! | `POST /tx?topic=t&end=commit\|rollback\|open` | in a transaction: writes the body to `probe_events` (topic `tx`) and publishes it on `t`, then commits, rolls back or leaves the transaction open |
 //!
 //! Install hook, on an upgrade: runs the statements kept in `probe_notes`
 //! rows with a negative id (id -1 first, then -2, …) and fails with the
@@ -19,12 +22,15 @@
 //! during an install.
 //!
 //! Tasks: `ok` succeeds, `fail` fails, `spin` never returns.
-//! Events: each payload received is kept in kv under `event:<topic>`.
+//! Events: each payload received is kept in kv under `event:<topic>` and
+//! appended to the `probe_events` table in the delivery's transaction; a
+//! payload `slow:<ms>` then keeps the hook busy that long (so a test can
+//! kill the host mid-delivery).
 
 use std::hint::black_box;
 
 use plinth_sdk::{
-    Error, Plugin, Request, Response, Router, db, files, info, kv, plugins, settings,
+    Error, Plugin, Request, Response, Router, db, events, files, info, kv, plugins, settings,
 };
 
 struct Probe;
@@ -50,6 +56,9 @@ impl Plugin for Probe {
             .put("/file", file_write)
             .get("/call", call_plugin)
             .get("/calling-plugin", calling_plugin)
+            .post("/publish", publish)
+            .get("/fail-events", fail_events)
+            .post("/tx", in_transaction)
     }
 
     fn install(from: Option<&str>, _to: &str) -> Result<(), String> {
@@ -80,12 +89,89 @@ impl Plugin for Probe {
     }
 
     fn on_event(topic: &str, payload: &str) -> Result<(), String> {
+        if topic == "probe.bench" {
+            // The benchmark's subscriber: acknowledged, nothing else.
+            return Ok(());
+        }
+        if kv::get_string(FAIL_EVENTS)?.as_deref() == Some("yes") {
+            return Err(format!("probe: failing `{topic}` as asked"));
+        }
         kv::set(&format!("event:{topic}"), payload)?;
+        db::execute(
+            "INSERT INTO probe_events (topic, payload) VALUES (?, ?)",
+            &[topic.into(), payload.into()],
+        )?;
+        if let Some(ms) = payload.strip_prefix("slow:") {
+            let ms: u64 = ms
+                .parse()
+                .map_err(|_| format!("slow:<ms>, not {payload:?}"))?;
+            let until = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+            while std::time::Instant::now() < until {
+                black_box(());
+            }
+        }
         Ok(())
     }
 }
 
 plinth_sdk::export!(Probe);
+
+/// The kv key `/fail-events` sets.
+const FAIL_EVENTS: &str = "fail-events";
+
+fn publish(req: &Request) -> Result<Response, Error> {
+    let topic = req
+        .query("topic")
+        .ok_or_else(|| Error::bad_request("missing query parameter `topic`"))?;
+    events::publish(&topic, req.text()?)?;
+    Ok(Response::text(200, "published"))
+}
+
+fn in_transaction(req: &Request) -> Result<Response, Error> {
+    let topic = req
+        .query("topic")
+        .ok_or_else(|| Error::bad_request("missing query parameter `topic`"))?;
+    let end = req.query("end").unwrap_or_else(|| "commit".to_owned());
+    let payload = req.text()?;
+    // `db::execute` runs in the open transaction like `tx.execute`.
+    let write = || -> Result<(), Error> {
+        db::execute(
+            "INSERT INTO probe_events (topic, payload) VALUES ('tx', ?)",
+            &[payload.into()],
+        )?;
+        events::publish(&topic, payload)
+    };
+    match end.as_str() {
+        "commit" => db::transaction(|_tx| write())?,
+        "rollback" => {
+            let undone = db::transaction(|_tx| {
+                write()?;
+                Err::<(), Error>(Error::conflict("rolled back as asked"))
+            });
+            if undone.is_ok() {
+                return Err(Error::internal("the transaction was not rolled back"));
+            }
+        }
+        "open" => {
+            // Begun and never ended: the host rolls it back after the call.
+            plinth_sdk::__bindings::plinth::plugin::sql_transaction::begin()
+                .map_err(|e| Error::internal(format!("{e:?}")))?;
+            write()?;
+        }
+        other => {
+            return Err(Error::bad_request(format!(
+                "end={other}: give commit, rollback or open"
+            )));
+        }
+    }
+    Ok(Response::text(200, end))
+}
+
+fn fail_events(req: &Request) -> Result<Response, Error> {
+    let on = req.query("on").unwrap_or_else(|| "yes".to_owned());
+    kv::set(FAIL_EVENTS, &on)?;
+    Ok(Response::text(200, on))
+}
 
 /// Burns CPU forever; `black_box` keeps the optimiser from proving the loop
 /// useless and deleting it.

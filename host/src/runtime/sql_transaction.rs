@@ -1,0 +1,139 @@
+//! The `sql-transaction` import (host API 0.2.0): a plugin's own
+//! transaction, scoped to one call. While it is open the plugin's statements
+//! (still checked and walled by `db::plugin_sql`) and its `events.publish`
+//! run inside it; [`end_of_call`] rolls back whatever a call left open.
+//! Inside the host's own transaction (an event delivery) `begin` opens a
+//! savepoint instead, so the plugin's rollback undoes only its part.
+
+use std::time::{Duration, Instant};
+
+use super::bindings::PluginState;
+use super::bindings::plinth::plugin::sql::SqlError;
+use super::bindings::plinth::plugin::sql_transaction::Host;
+use crate::db::plugin_sql::{self, PluginSqlCall, Savepoint};
+use crate::db::scope::Allow;
+
+fn invalid(message: &str) -> SqlError {
+    SqlError::Invalid(message.to_owned())
+}
+
+fn from_plugin_sql(e: plugin_sql::PluginSqlError) -> SqlError {
+    match e {
+        plugin_sql::PluginSqlError::Refused(m) => SqlError::Refused(m),
+        plugin_sql::PluginSqlError::Invalid(m) => SqlError::Invalid(m),
+        plugin_sql::PluginSqlError::Failed(m) => SqlError::Failed(m),
+    }
+}
+
+fn failed(e: sqlx::Error) -> SqlError {
+    SqlError::Failed(format!("the transaction did not end cleanly: {e}"))
+}
+
+impl Host for PluginState {
+    async fn begin(&mut self) -> Result<(), SqlError> {
+        if self.call.plugin_tx.is_some() || self.call.savepoint_open {
+            return Err(invalid(
+                "a transaction is already open in this call; commit or roll it back first",
+            ));
+        }
+        if let Some(tx) = self.call.install_tx.as_mut() {
+            plugin_sql::savepoint(tx, Savepoint::Open)
+                .await
+                .map_err(from_plugin_sql)?;
+            self.call.savepoint_open = true;
+            return Ok(());
+        }
+        let budget = if self.call.budget.is_zero() {
+            Duration::from_secs(5)
+        } else {
+            self.call.budget
+        };
+        let call = PluginSqlCall {
+            db: &self.services.db,
+            plugin: &self.identity.name,
+            table_prefix: &self.identity.table_prefix,
+            allow: Allow::Dml,
+            deadline: self
+                .call
+                .sql_deadline
+                .unwrap_or_else(|| Instant::now() + budget),
+            budget,
+        };
+        let tx = plugin_sql::begin_transaction(&call)
+            .await
+            .map_err(from_plugin_sql)?;
+        self.call.plugin_tx = Some(tx);
+        Ok(())
+    }
+
+    async fn commit(&mut self) -> Result<(), SqlError> {
+        if self.call.savepoint_open {
+            self.call.savepoint_open = false;
+            let tx = self
+                .call
+                .install_tx
+                .as_mut()
+                .ok_or_else(|| invalid("no transaction is open"))?;
+            return plugin_sql::savepoint(tx, Savepoint::Release)
+                .await
+                .map_err(from_plugin_sql);
+        }
+        let own = self
+            .call
+            .plugin_tx
+            .take()
+            .ok_or_else(|| invalid("no transaction is open; call begin first"))?;
+        own.tx.commit().await.map_err(failed)?;
+        if std::mem::take(&mut self.call.published_in_tx) {
+            self.services.events.wake();
+        }
+        Ok(())
+    }
+
+    async fn rollback(&mut self) -> Result<(), SqlError> {
+        if self.call.savepoint_open {
+            self.call.savepoint_open = false;
+            let tx = self
+                .call
+                .install_tx
+                .as_mut()
+                .ok_or_else(|| invalid("no transaction is open"))?;
+            return plugin_sql::savepoint(tx, Savepoint::RollBack)
+                .await
+                .map_err(from_plugin_sql);
+        }
+        let own = self
+            .call
+            .plugin_tx
+            .take()
+            .ok_or_else(|| invalid("no transaction is open; call begin first"))?;
+        self.call.published_in_tx = false;
+        own.tx.rollback().await.map_err(failed)
+    }
+}
+
+/// Ends what the call left open, before its store is reused: the plugin's
+/// transaction is rolled back, a savepoint in the host's transaction rolled
+/// back to, and a statement given up on leaves the plugin's scope first.
+pub(super) async fn end_of_call(state: &mut PluginState) {
+    let db = state.services.db.clone();
+    let call = &mut state.call;
+    if let (Some(own), Some(entered)) = (call.plugin_tx.as_mut(), call.install_scope.take()) {
+        let _ = plugin_sql::leave(&mut own.tx, &db, entered).await;
+    }
+    if call.savepoint_open {
+        call.savepoint_open = false;
+        if let Some(tx) = call.install_tx.as_mut() {
+            if let Some(entered) = call.install_scope.take() {
+                let _ = plugin_sql::leave(tx, &db, entered).await;
+            }
+            tracing::warn!(plugin = %state.identity.name, "the call ended inside its transaction; its part was rolled back");
+            let _ = plugin_sql::savepoint(tx, Savepoint::RollBack).await;
+        }
+    }
+    call.published_in_tx = false;
+    if let Some(own) = call.plugin_tx.take() {
+        tracing::warn!(plugin = %state.identity.name, "the call ended with its transaction open; it was rolled back");
+        let _ = own.tx.rollback().await;
+    }
+}

@@ -23,8 +23,8 @@
 
 mod accounts_admin;
 pub mod admin;
-pub mod admin_tasks;
 mod admin_events;
+pub mod admin_tasks;
 mod api;
 mod auth;
 pub mod authn;

@@ -44,6 +44,14 @@ pub fn permission_for(method: &Method, route: &str) -> Option<&'static str> {
         r if r.starts_with("/users") => "users.manage",
         r if r.starts_with("/roles") => "roles.manage",
         r if r.starts_with("/tokens") => "tokens.manage",
+        r if r.starts_with("/tasks/") || r == "/tasks" => match read {
+            true => super::admin_tasks::VIEW,
+            false => super::admin_tasks::MANAGE,
+        },
+        r if r.starts_with("/events/") => match read {
+            true => super::admin_events::VIEW,
+            false => super::admin_events::MANAGE,
+        },
         _ => return None,
     })
 }

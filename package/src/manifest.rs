@@ -255,6 +255,7 @@ struct RawManifest {
     events: Events,
     #[serde(default)]
     limits: Vec<RouteLimit>,
+    #[serde(default)]
     settings: Vec<SettingSpec>,
     #[serde(default)]
     uploads: Vec<Upload>,

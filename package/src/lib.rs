@@ -27,6 +27,9 @@
 //!   `cancel`, `error`) and the paths both sides agree on.
 //! * [`vendor_endpoint`]: the `ws://`/`wss://` endpoint a host's agent
 //!   connects to, parsed once for the config check and the agent.
+//! * [`access`]: `[[routes]]` and `[[buttons]]`, the naming rule for
+//!   permission and button codes (a fork's codes under its own name) and
+//!   the compiled [`access::RouteTable`] the host asks before a plugin runs.
 //! * [`db_url`]: database URLs with their password hidden, for the host's
 //!   and the vendor server's logs and messages.
 //!
@@ -34,6 +37,7 @@
 //! rule ([`manifest::name_problem`]), the reserved table prefixes
 //! ([`manifest::RESERVED_TABLE_PREFIXES`], [`manifest::is_plugin_table_prefix`]).
 
+pub mod access;
 pub mod archive;
 pub mod db_url;
 pub mod deployment;
@@ -41,6 +45,7 @@ pub mod manifest;
 pub mod protocol;
 pub mod vendor_endpoint;
 
+pub use access::{Access, Button, Route, RouteTable};
 pub use archive::{Limits, PackageError, Unpacked, pack_dir, read_manifest, sha256_hex, unpack};
 pub use deployment::{
     DeploymentError, DeploymentManifest, DeploymentPackage, Expectations, SignedDeployment,

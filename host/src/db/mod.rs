@@ -6,7 +6,8 @@
 //! ([`scope`], the first wall), the database's own wall around each plugin
 //! ([`plugin_roles`] on PostgreSQL, [`sqlite_wall`] on SQLite), the bridge
 //! that runs a plugin's checked statements within its bounds
-//! ([`plugin_sql`]) and the host's own tables ([`store`]). Handlers and the
+//! ([`plugin_sql`]) and the host's own tables ([`store`], with the grants
+//! of plugin-declared codes in [`plugin_grants`]). Handlers and the
 //! installer call functions here; they never build SQL strings themselves.
 //!
 //! `Any` is used so that one code path serves three dialects. Its cost is a
@@ -15,6 +16,7 @@
 
 pub mod agent_ledger;
 pub mod migrate;
+pub mod plugin_grants;
 pub mod plugin_roles;
 pub mod plugin_sql;
 pub mod scope;

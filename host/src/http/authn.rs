@@ -65,3 +65,24 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     }
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
+
+/// Where a browser that is not signed in goes: the sign-in page, told to
+/// return to `target`. `target` is this host's own path (it starts with a
+/// single '/'); anything else returns to `/`, so the redirect never leads
+/// off the host.
+pub fn sign_in_redirect(target: &str) -> axum::response::Redirect {
+    let target = if target.starts_with('/') && !target.starts_with("//") {
+        target
+    } else {
+        "/"
+    };
+    let mut next = String::with_capacity(target.len() + 8);
+    for byte in target.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+            next.push(byte as char);
+        } else {
+            next.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    axum::response::Redirect::to(&format!("/login.html?next={next}"))
+}

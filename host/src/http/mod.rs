@@ -22,6 +22,7 @@ mod api;
 mod authn;
 pub mod error;
 mod health;
+mod plugin_access;
 mod plugin_routes;
 pub mod request_id;
 

@@ -283,6 +283,7 @@ pub fn load(
     Ok(LoadedPlugin {
         manifest: dir.manifest.clone(),
         component,
+        routes: plinth_package::RouteTable::new(&dir.manifest.routes),
     })
 }
 

@@ -69,7 +69,12 @@ pub async fn reconcile(
     }
 
     let before: BTreeSet<&str> = previous
-        .map(|m| declared_codes(m).into_iter().map(|(code, _)| code).collect())
+        .map(|m| {
+            declared_codes(m)
+                .into_iter()
+                .map(|(code, _)| code)
+                .collect()
+        })
         .unwrap_or_default();
     let now = now_ms();
     for (code, roles) in declared {

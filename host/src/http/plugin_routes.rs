@@ -40,7 +40,10 @@ async fn dispatch(state: &AppState, request: Request) -> Result<Response, Refusa
         .by_route(route)
         .ok_or_else(|| ApiError::not_found(format!("no plugin is mounted at /p/{route}/")))?;
     // The check reads the path the plugin will see: "/" plus the rest.
-    let plugin_path = below.get(route.len()..).filter(|p| !p.is_empty()).unwrap_or("/");
+    let plugin_path = below
+        .get(route.len()..)
+        .filter(|p| !p.is_empty())
+        .unwrap_or("/");
     let _caller = plugin_access::check(&plugin.routes, &parts, &plugin_path, plugin.name())?;
     let request_id = parts
         .extensions

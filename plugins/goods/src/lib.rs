@@ -226,6 +226,7 @@ fn show(req: &Request) -> Result<Response, Error> {
 
 fn create(req: &Request) -> Result<Response, Error> {
     let item = insert(req.json()?)?;
+    log::info!("created item {} ({})", item.id, item.sku);
     let location = format!("{}/api/items/{}", info::mount_path(), item.id);
     Ok(Response::json(201, &item).with_header("location", &location))
 }

@@ -39,6 +39,12 @@ impl Plugin for Probe {
             .get("/setting", setting)
             .get("/info", plugin_info)
             .get("/last-event", last_event)
+            // The header names the plugin was handed (the host strips
+            // credentials before the call).
+            .get("/headers", |req: &Request| {
+                let names: Vec<&str> = req.headers().iter().map(|(n, _)| n.as_str()).collect();
+                Response::json(200, &names)
+            })
     }
 
     fn run_task(name: &str) -> Result<(), String> {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use crate::caller::{Caller, CallerKind, PermissionSet};
@@ -66,11 +66,12 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Where a browser that is not signed in goes: the sign-in page, told to
-/// return to `target`. `target` is this host's own path (it starts with a
-/// single '/'); anything else returns to `/`, so the redirect never leads
+/// The answer for a browser that asked for a page without signing in: a
+/// 303 to the sign-in page, which returns the user to `uri` afterwards.
+/// `next` is this host's own path and query, so the redirect never leads
 /// off the host.
-pub fn sign_in_redirect(target: &str) -> axum::response::Redirect {
+pub fn sign_in_redirect(uri: &axum::http::Uri) -> Response {
+    let target = uri.path_and_query().map_or("/", |pq| pq.as_str());
     let target = if target.starts_with('/') && !target.starts_with("//") {
         target
     } else {
@@ -84,5 +85,5 @@ pub fn sign_in_redirect(target: &str) -> axum::response::Redirect {
             next.push_str(&format!("%{byte:02X}"));
         }
     }
-    axum::response::Redirect::to(&format!("/login.html?next={next}"))
+    axum::response::Redirect::to(&format!("/login.html?next={next}")).into_response()
 }

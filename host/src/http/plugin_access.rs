@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use plinth_package::{Access, RouteTable};
 
 use super::ApiError;
@@ -23,7 +23,7 @@ use crate::caller::Caller;
 #[derive(Debug)]
 pub enum Refusal {
     /// No caller, and the request is a browser navigating to a page.
-    SignIn(Redirect),
+    SignIn(Response),
     Api(ApiError),
 }
 
@@ -36,7 +36,7 @@ impl From<ApiError> for Refusal {
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         match self {
-            Refusal::SignIn(redirect) => redirect.into_response(),
+            Refusal::SignIn(redirect) => redirect,
             Refusal::Api(error) => error.into_response(),
         }
     }
@@ -65,11 +65,7 @@ pub fn check(
     };
     if caller.is_none() {
         if matches!(parts.method.as_str(), "GET" | "HEAD") && is_page_navigation(&parts.headers) {
-            let target = parts
-                .uri
-                .path_and_query()
-                .map_or_else(|| parts.uri.path(), |pq| pq.as_str());
-            return Err(Refusal::SignIn(super::authn::sign_in_redirect(target)));
+            return Err(Refusal::SignIn(super::authn::sign_in_redirect(&parts.uri)));
         }
         return Err(Refusal::Api(ApiError::new(
             StatusCode::UNAUTHORIZED,

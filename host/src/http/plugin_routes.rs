@@ -44,7 +44,7 @@ async fn dispatch(state: &AppState, request: Request) -> Result<Response, Refusa
         .get(route.len()..)
         .filter(|p| !p.is_empty())
         .unwrap_or("/");
-    let _caller = plugin_access::check(&plugin.routes, &parts, &plugin_path, plugin.name())?;
+    let caller = plugin_access::check(&plugin.routes, &parts, &plugin_path, plugin.name())?;
     let request_id = parts
         .extensions
         .get::<RequestId>()
@@ -67,7 +67,9 @@ async fn dispatch(state: &AppState, request: Request) -> Result<Response, Refusa
     match &plugin.component {
         LoadedComponent::Plinth(component) => {
             let answer = component
-                .handle(|wit| fill_request(wit, &parts, rest, &body, &request_id))
+                .handle_as(caller, |wit| {
+                    fill_request(wit, &parts, rest, &body, &request_id)
+                })
                 .await
                 .map_err(|e| call_error(e, &request_id))?;
             Ok(into_response(plugin.name(), answer))

@@ -64,6 +64,9 @@ pub struct CallState {
     pub sql_deadline: Option<Instant>,
     /// This call's CPU budget, the longest one statement may run.
     pub budget: Duration,
+    /// Who the request being handled is from (`None` for an anonymous
+    /// request, a task, an event or a hook); the `auth` imports read it.
+    pub caller: Option<std::sync::Arc<crate::caller::Caller>>,
 }
 
 impl PluginState {

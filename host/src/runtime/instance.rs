@@ -20,6 +20,7 @@ use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
 
 use super::bindings::{Plugin, PluginPre, PluginState, WitRequest, WitResponse};
 use super::{CallError, HostServices, PluginIdentity, RuntimeSettings, ticks_for};
+use crate::caller::Caller;
 
 /// Calls one instance serves before it is replaced by a fresh one.
 pub const MAX_CALLS_PER_INSTANCE: u32 = 10_000;
@@ -71,7 +72,10 @@ pub type InstallTx = sqlx::Transaction<'static, Any>;
 
 enum Call<'a> {
     /// Fills the instance's request buffer, which is then handled.
-    Handle(&'a mut (dyn FnMut(&mut WitRequest) + Send + Sync)),
+    Handle(
+        &'a mut (dyn FnMut(&mut WitRequest) + Send + Sync),
+        Option<Arc<Caller>>,
+    ),
     Install {
         from: Option<&'a str>,
         to: &'a str,
@@ -139,10 +143,20 @@ impl PlinthComponent {
     /// reuses the previous request's allocations.
     pub async fn handle(
         &self,
+        fill: impl FnMut(&mut WitRequest) + Send + Sync,
+    ) -> Result<WitResponse, CallError> {
+        self.handle_as(None, fill).await
+    }
+
+    /// [`Self::handle`] on behalf of `caller`, whom the plugin's `auth`
+    /// imports answer about during this call only.
+    pub async fn handle_as(
+        &self,
+        caller: Option<Arc<Caller>>,
         mut fill: impl FnMut(&mut WitRequest) + Send + Sync,
     ) -> Result<WitResponse, CallError> {
         let (result, _) = self
-            .call(Call::Handle(&mut fill), self.call_timeout, None)
+            .call(Call::Handle(&mut fill, caller), self.call_timeout, None)
             .await;
         match result? {
             CallOutput::Response(response) => Ok(response),
@@ -224,9 +238,11 @@ impl PlinthComponent {
 
         let state = warm.store.data_mut();
         state.call.request_id.clear();
-        if let Call::Handle(fill) = &mut call {
+        state.call.caller = None;
+        if let Call::Handle(fill, caller) = &mut call {
             fill(&mut warm.request);
             state.call.request_id.push_str(&warm.request.request_id);
+            state.call.caller = caller.take();
         }
         state.call.ticks = 0;
         state.call.max_ticks = ticks_for(budget);
@@ -254,6 +270,8 @@ impl PlinthComponent {
             let _ = crate::db::plugin_sql::leave(tx, &self.services.db, entered).await;
         }
         warm.store.data_mut().call.request_id.clear();
+        // A pooled instance must not keep one request's caller for the next.
+        warm.store.data_mut().call.caller = None;
         if warm.request.body.capacity() > KEEP_BODY_BYTES
             || warm.request.headers.len() > KEEP_HEADERS
         {
@@ -290,7 +308,7 @@ impl PlinthComponent {
         request: &WitRequest,
     ) -> wasmtime::Result<CallOutput> {
         Ok(match call {
-            Call::Handle(_) => CallOutput::Response(
+            Call::Handle(..) => CallOutput::Response(
                 plugin
                     .plinth_plugin_handler()
                     .call_handle(&mut *store, request)

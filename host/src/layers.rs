@@ -21,7 +21,11 @@ const LAYERS: &[&[&str]] = &[
 ];
 
 /// Items of the crate root and the layer they count as.
-const ROOT_ITEMS: &[(&str, &str)] = &[("Host", "host"), ("HOST_API_VERSION", "config")];
+const ROOT_ITEMS: &[(&str, &str)] = &[
+    ("Host", "host"),
+    ("HOST_API_VERSION", "config"),
+    ("HOST_API_VERSIONS", "config"),
+];
 
 fn layer_of(module: &str) -> Option<usize> {
     LAYERS.iter().position(|row| row.contains(&module))

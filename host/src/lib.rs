@@ -50,9 +50,13 @@ pub use host::Host;
 #[cfg(test)]
 mod layers;
 
-/// The version of the `plinth:plugin` WIT package this host implements; a
-/// manifest's `host_api` range is checked against it.
-pub const HOST_API_VERSION: &str = "0.1.0";
+/// The current version of the `plinth:plugin` WIT package, the one
+/// `plinth-sdk` builds against.
+pub const HOST_API_VERSION: &str = "0.2.0";
+
+/// Every `plinth:plugin` version the host links (`wit/frozen/<v>/` for the
+/// earlier ones); a manifest's `host_api` range must meet one of them.
+pub const HOST_API_VERSIONS: &[&str] = &["0.1.0", HOST_API_VERSION];
 
 #[cfg(test)]
 mod tests {
@@ -76,5 +80,26 @@ mod tests {
             super::HOST_API_VERSION,
             "wit/plugin.wit declares plinth:plugin@{declared}; set HOST_API_VERSION to match"
         );
+    }
+
+    /// Every earlier version the host links has its frozen contract, and
+    /// that file still declares that version: the legacy bindings are
+    /// generated from it.
+    #[test]
+    fn every_linked_earlier_version_has_its_frozen_wit() {
+        for version in super::HOST_API_VERSIONS {
+            if *version == super::HOST_API_VERSION {
+                continue;
+            }
+            let path = format!(
+                "{}/../wit/frozen/{version}/plugin.wit",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            let wit = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            assert!(
+                wit.contains(&format!("package plinth:plugin@{version};")),
+                "{path} must declare plinth:plugin@{version}"
+            );
+        }
     }
 }

@@ -3,13 +3,14 @@
 //!
 //! ```text
 //! target/plugins/
-//!   hello.wasm goods.wasm goods-1.1.0.wasm probe.wasm http-hello.wasm
+//!   hello.wasm goods.wasm goods-1.1.0.wasm probe.wasm http-hello.wasm legacy-hello.wasm
 //!   hello-0.1.0/        plugin.toml plugin.wasm
 //!   goods-1.0.0/        plugin.toml plugin.wasm sql/<dialect>/0001_*.sql
 //!   goods-1.1.0/        ... sql/<dialect>/0001_*.sql 0002_add_category.sql
 //!   goods-acme-1.0.0/   goods 1.0.0's wasm and SQL, plugins/goods-acme/plugin.toml
 //!   probe-0.1.0/        plugin.toml plugin.wasm sql/<dialect>/0001_*.sql
 //!   http-hello-0.1.0/   plugin.toml plugin.wasm
+//!   legacy-hello-0.1.0/ plugin.toml plugin.wasm (built against wit/frozen/0.1.0)
 //! ```
 //!
 //! Each `<name>-<version>/` directory is a package ready to be zipped; see
@@ -29,7 +30,7 @@ const TARGET: &str = "wasm32-wasip2";
 
 /// Plugins built from their own crate: (cargo package = directory under
 /// `plugins/` = manifest name).
-pub const PLUGINS: &[&str] = &["hello", "goods", "probe", "http-hello"];
+pub const PLUGINS: &[&str] = &["hello", "goods", "probe", "http-hello", "legacy-hello"];
 
 /// The dialect directories every plugin's `sql/` may hold.
 const DIALECTS: &[&str] = &["sqlite", "postgres", "mysql"];

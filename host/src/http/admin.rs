@@ -206,9 +206,10 @@ fn internal(detail: &str) -> ApiError {
 pub fn operation_error(error: InstallError) -> ApiError {
     let message = error.to_string();
     let (status, code) = match &error {
-        InstallError::Package(_) | InstallError::Manifest { .. } | InstallError::HostApi { .. } => {
-            (StatusCode::BAD_REQUEST, "bad_package")
-        }
+        InstallError::Package(_)
+        | InstallError::Manifest { .. }
+        | InstallError::HostApi { .. }
+        | InstallError::HostApiMismatch { .. } => (StatusCode::BAD_REQUEST, "bad_package"),
         InstallError::NotInstalled { .. } => (StatusCode::NOT_FOUND, "not_installed"),
         InstallError::AlreadyInstalled { .. }
         | InstallError::SameVersion { .. }

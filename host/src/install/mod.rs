@@ -24,7 +24,7 @@ use crate::db::{Db, DbError, now_ms};
 use crate::db::{plugin_roles, plugin_sql};
 use crate::host::Host;
 use crate::registry::LoadedPlugin;
-use crate::runtime::{CallError, PluginIdentity, RuntimeError, World};
+use crate::runtime::{CallError, LoadedComponent, PluginIdentity, RuntimeError, World};
 
 pub mod fault;
 pub mod journal;
@@ -53,6 +53,14 @@ pub enum InstallError {
         version: String,
         wanted: String,
         have: String,
+    },
+    #[error(
+        "{plugin}'s plugin.toml says host_api = \"{declared}\", but its component was built for host API {built_for}; set host_api to a range that admits {built_for} (e.g. \"^{built_for}\")"
+    )]
+    HostApiMismatch {
+        plugin: String,
+        declared: String,
+        built_for: String,
     },
     #[error("{dir} holds {found}, but {expected} was expected")]
     Mismatch {
@@ -228,25 +236,47 @@ impl PluginDir {
     }
 }
 
-/// Checks that this host can run `manifest`.
+/// Checks that this host can run `manifest`: its `host_api` range meets
+/// one of the versions the host links.
 pub fn check_host_api(manifest: &Manifest) -> Result<(), InstallError> {
-    let have = semver::Version::parse(crate::HOST_API_VERSION).map_err(|e| InstallError::Io {
-        path: "HOST_API_VERSION".into(),
-        source: std::io::Error::other(e),
-    })?;
-    if manifest.kind == PackageKind::Plugin && !manifest.host_api_allows(&have) {
-        return Err(InstallError::HostApi {
-            plugin: manifest.name.clone(),
-            version: manifest.version.to_string(),
-            wanted: manifest
-                .host_api
-                .as_ref()
-                .map(|r| r.to_string())
-                .unwrap_or_default(),
-            have: have.to_string(),
-        });
+    if manifest.kind != PackageKind::Plugin {
+        return Ok(());
     }
-    Ok(())
+    let linked = crate::HOST_API_VERSIONS
+        .iter()
+        .filter_map(|v| semver::Version::parse(v).ok());
+    if linked.clone().any(|v| manifest.host_api_allows(&v)) {
+        return Ok(());
+    }
+    Err(InstallError::HostApi {
+        plugin: manifest.name.clone(),
+        version: manifest.version.to_string(),
+        wanted: manifest
+            .host_api
+            .as_ref()
+            .map(|r| r.to_string())
+            .unwrap_or_default(),
+        have: crate::HOST_API_VERSIONS.join(" and "),
+    })
+}
+
+/// Checks that the component was built for a host API the manifest's
+/// `host_api` range admits, so the range an operator reads in plugin.toml
+/// is the contract the code really uses.
+fn check_built_for(manifest: &Manifest, built_for: &str) -> Result<(), InstallError> {
+    let built = semver::Version::parse(built_for).ok();
+    if built.is_some_and(|v| manifest.host_api_allows(&v)) {
+        return Ok(());
+    }
+    Err(InstallError::HostApiMismatch {
+        plugin: manifest.name.clone(),
+        declared: manifest
+            .host_api
+            .as_ref()
+            .map(|r| r.to_string())
+            .unwrap_or_default(),
+        built_for: built_for.to_owned(),
+    })
 }
 
 /// The identity a plugin's guest code sees.
@@ -280,6 +310,9 @@ pub fn load(
         &component,
         host.services(),
     )?;
+    if let LoadedComponent::Plinth(plinth) = &component {
+        check_built_for(&dir.manifest, plinth.api_version())?;
+    }
     Ok(LoadedPlugin {
         manifest: dir.manifest.clone(),
         component,

@@ -19,8 +19,46 @@ use tokio::sync::Semaphore;
 use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
 
 use super::bindings::{Plugin, PluginPre, PluginState, WitRequest, WitResponse};
+use super::legacy_v0_1::{self, PluginPreV0_1, PluginV0_1};
 use super::{CallError, HostServices, PluginIdentity, RuntimeSettings, ticks_for};
 use crate::caller::Caller;
+
+/// A component linked against one version of the host API: the current one
+/// or an earlier one the host still links (`legacy_v0_1`).
+pub enum PlinthPre {
+    Current(PluginPre<PluginState>),
+    V0_1(PluginPreV0_1<PluginState>),
+}
+
+impl PlinthPre {
+    /// The `plinth:plugin` version the component was built against.
+    pub fn api_version(&self) -> &'static str {
+        match self {
+            Self::Current(_) => crate::HOST_API_VERSION,
+            Self::V0_1(_) => "0.1.0",
+        }
+    }
+
+    fn engine(&self) -> &wasmtime::Engine {
+        match self {
+            Self::Current(pre) => pre.engine(),
+            Self::V0_1(pre) => pre.engine(),
+        }
+    }
+
+    async fn instantiate(&self, store: &mut Store<PluginState>) -> wasmtime::Result<PlinthExports> {
+        Ok(match self {
+            Self::Current(pre) => PlinthExports::Current(pre.instantiate_async(store).await?),
+            Self::V0_1(pre) => PlinthExports::V0_1(pre.instantiate_async(store).await?),
+        })
+    }
+}
+
+/// An instance's exports, in the version it was built against.
+enum PlinthExports {
+    Current(Plugin),
+    V0_1(PluginV0_1),
+}
 
 /// Calls one instance serves before it is replaced by a fresh one.
 pub const MAX_CALLS_PER_INSTANCE: u32 = 10_000;
@@ -40,7 +78,7 @@ impl std::error::Error for CpuBudgetExceeded {}
 
 struct WarmInstance {
     store: Store<PluginState>,
-    plugin: Plugin,
+    plugin: PlinthExports,
     calls: u32,
     /// The request passed to `handle`, refilled per call so its strings,
     /// header list and body keep their allocations.
@@ -95,7 +133,7 @@ enum CallOutput {
 /// A plinth-world plugin version, loaded and ready to call.
 pub struct PlinthComponent {
     identity: Arc<PluginIdentity>,
-    pre: PluginPre<PluginState>,
+    pre: PlinthPre,
     services: HostServices,
     memory_limit_bytes: usize,
     call_timeout: Duration,
@@ -111,7 +149,7 @@ pub struct PlinthComponent {
 impl PlinthComponent {
     pub(super) fn new(
         identity: Arc<PluginIdentity>,
-        pre: PluginPre<PluginState>,
+        pre: PlinthPre,
         services: HostServices,
         settings: &RuntimeSettings,
     ) -> Self {
@@ -131,6 +169,11 @@ impl PlinthComponent {
 
     pub fn identity(&self) -> &PluginIdentity {
         &self.identity
+    }
+
+    /// The host API version the component was built against.
+    pub fn api_version(&self) -> &'static str {
+        self.pre.api_version()
     }
 
     /// Idle warm instances, for diagnostics and tests.
@@ -302,7 +345,21 @@ impl PlinthComponent {
     }
 
     async fn invoke(
-        plugin: &mut Plugin,
+        plugin: &mut PlinthExports,
+        store: &mut Store<PluginState>,
+        call: &Call<'_>,
+        request: &WitRequest,
+    ) -> wasmtime::Result<CallOutput> {
+        match plugin {
+            PlinthExports::Current(plugin) => {
+                Self::invoke_current(plugin, store, call, request).await
+            }
+            PlinthExports::V0_1(plugin) => Self::invoke_v0_1(plugin, store, call, request).await,
+        }
+    }
+
+    async fn invoke_current(
+        plugin: &Plugin,
         store: &mut Store<PluginState>,
         call: &Call<'_>,
         request: &WitRequest,
@@ -314,6 +371,41 @@ impl PlinthComponent {
                     .call_handle(&mut *store, request)
                     .await?,
             ),
+            Call::Install { from, to } => CallOutput::Hook(
+                plugin
+                    .plinth_plugin_lifecycle()
+                    .call_install(&mut *store, *from, to)
+                    .await?,
+            ),
+            Call::RunTask(name) => CallOutput::Hook(
+                plugin
+                    .plinth_plugin_lifecycle()
+                    .call_run_task(&mut *store, name)
+                    .await?,
+            ),
+            Call::OnEvent { topic, payload } => CallOutput::Hook(
+                plugin
+                    .plinth_plugin_lifecycle()
+                    .call_on_event(&mut *store, topic, payload)
+                    .await?,
+            ),
+        })
+    }
+
+    /// The same calls into a plugin built for host API 0.1.0.
+    async fn invoke_v0_1(
+        plugin: &PluginV0_1,
+        store: &mut Store<PluginState>,
+        call: &Call<'_>,
+        request: &WitRequest,
+    ) -> wasmtime::Result<CallOutput> {
+        Ok(match call {
+            Call::Handle(_) => CallOutput::Response(legacy_v0_1::response(
+                plugin
+                    .plinth_plugin_handler()
+                    .call_handle(&mut *store, &legacy_v0_1::request(request))
+                    .await?,
+            )),
             Call::Install { from, to } => CallOutput::Hook(
                 plugin
                     .plinth_plugin_lifecycle()
@@ -369,12 +461,16 @@ impl PlinthComponent {
         });
         store.data_mut().call.max_ticks = ticks_for(budget);
         store.set_epoch_deadline(1);
-        let plugin = self.pre.instantiate_async(&mut store).await.map_err(|e| {
-            match self.classify(e, budget) {
-                CallError::Trap { plugin, message } => CallError::Instantiate { plugin, message },
-                other => other,
-            }
-        })?;
+        let plugin =
+            self.pre
+                .instantiate(&mut store)
+                .await
+                .map_err(|e| match self.classify(e, budget) {
+                    CallError::Trap { plugin, message } => {
+                        CallError::Instantiate { plugin, message }
+                    }
+                    other => other,
+                })?;
         Ok(Box::new(WarmInstance {
             store,
             plugin,

@@ -22,6 +22,7 @@
 mod bindings;
 mod cache;
 mod instance;
+mod legacy_v0_1;
 mod stdio;
 mod wasi_http;
 
@@ -36,7 +37,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 pub use self::bindings::{WitHeader, WitRequest, WitResponse};
 pub use self::cache::ComponentCache;
-pub use self::instance::{HookOutcome, PlinthComponent};
+pub use self::instance::{HookOutcome, PlinthComponent, PlinthPre};
 pub use self::wasi_http::HttpComponent;
 use crate::db::Db;
 use crate::events::EventBus;
@@ -187,6 +188,11 @@ impl Runtime {
             |state| state,
         )
         .map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        legacy_v0_1::PluginV0_1::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
+            &mut plinth_linker,
+            |state| state,
+        )
+        .map_err(|e| RuntimeError::Engine(e.to_string()))?;
 
         let http_linker = wasi_http::linker(&engine)?;
         let cache = ComponentCache::new(&engine, &settings.cache_dir)?;
@@ -241,17 +247,7 @@ impl Runtime {
         let identity = Arc::new(identity);
         match world {
             World::Plinth => {
-                let pre = self
-                    .plinth_linker
-                    .instantiate_pre(component)
-                    .and_then(bindings::PluginPre::new)
-                    .map_err(|e| RuntimeError::Link {
-                        plugin: identity.name.clone(),
-                        message: format!(
-                            "{e:#}. Is it built with plinth-sdk for host API {}?",
-                            crate::HOST_API_VERSION
-                        ),
-                    })?;
+                let pre = self.link_plinth(&identity.name, component)?;
                 Ok(LoadedComponent::Plinth(Arc::new(PlinthComponent::new(
                     identity,
                     pre,
@@ -274,6 +270,51 @@ impl Runtime {
                     &self.settings,
                 ))))
             }
+        }
+    }
+}
+
+impl Runtime {
+    /// Links a plinth-world component against the host API version it was
+    /// built for, read from the version of the handler it exports.
+    fn link_plinth(&self, plugin: &str, component: &Component) -> Result<PlinthPre, RuntimeError> {
+        let link_error = |message: String| RuntimeError::Link {
+            plugin: plugin.to_owned(),
+            message,
+        };
+        let built_for = component
+            .component_type()
+            .exports(&self.engine)
+            .find_map(|(name, _)| {
+                name.strip_prefix("plinth:plugin/handler@")
+                    .map(str::to_owned)
+            });
+        let Some(built_for) = built_for else {
+            return Err(link_error(format!(
+                "it exports no plinth:plugin/handler. Is it built with plinth-sdk for host API {}?",
+                crate::HOST_API_VERSION
+            )));
+        };
+        let linked = |e: wasmtime::Error| {
+            link_error(format!(
+                "{e:#}. It was built for host API {built_for}; rebuild it with a plinth-sdk for that version"
+            ))
+        };
+        let pre = self
+            .plinth_linker
+            .instantiate_pre(component)
+            .map_err(linked)?;
+        match built_for.as_str() {
+            v if v == crate::HOST_API_VERSION => bindings::PluginPre::new(pre)
+                .map(PlinthPre::Current)
+                .map_err(linked),
+            "0.1.0" => legacy_v0_1::PluginPreV0_1::new(pre)
+                .map(PlinthPre::V0_1)
+                .map_err(linked),
+            other => Err(link_error(format!(
+                "it was built for host API {other}, but this host links {}",
+                crate::HOST_API_VERSIONS.join(" and ")
+            ))),
         }
     }
 }

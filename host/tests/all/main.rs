@@ -12,6 +12,7 @@ mod config_startup;
 mod crash_recovery;
 mod dropin;
 mod goods_api;
+mod host_api_compat;
 mod host_schema;
 mod hostile_packages;
 mod hot_swap;

@@ -286,6 +286,7 @@ pub fn identity(manifest: &Manifest, settings: BTreeMap<String, String>) -> Plug
         version: manifest.version.to_string(),
         table_prefix: manifest.capabilities.table_prefix.clone(),
         mount_path: format!("/p/{}", manifest.route_prefix),
+        forked_from: manifest.forked_from.clone(),
         settings,
     }
 }

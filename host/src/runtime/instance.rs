@@ -400,7 +400,7 @@ impl PlinthComponent {
         request: &WitRequest,
     ) -> wasmtime::Result<CallOutput> {
         Ok(match call {
-            Call::Handle(_) => CallOutput::Response(legacy_v0_1::response(
+            Call::Handle(..) => CallOutput::Response(legacy_v0_1::response(
                 plugin
                     .plinth_plugin_handler()
                     .call_handle(&mut *store, &legacy_v0_1::request(request))

@@ -19,6 +19,7 @@
 //!   epoch interruption: the guest yields to the host every tick and traps
 //!   when its budget is spent.
 
+mod auth;
 mod bindings;
 mod cache;
 mod instance;
@@ -81,6 +82,8 @@ pub struct PluginIdentity {
     pub table_prefix: String,
     /// e.g. `/p/goods`
     pub mount_path: String,
+    /// The plugin a fork was made from: its codes are read as the fork's.
+    pub forked_from: Option<String>,
     pub settings: BTreeMap<String, String>,
 }
 

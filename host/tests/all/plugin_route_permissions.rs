@@ -264,3 +264,102 @@ async fn public_routes_need_nobody_and_undeclared_routes_are_refused() {
         host.stop().await;
     }
 }
+
+fn delete(path: &str) -> http::Request<Body> {
+    http::Request::delete(path)
+        .body(Body::empty())
+        .expect("request")
+}
+
+#[tokio::test]
+async fn the_delete_button_is_checked_by_the_handler_through_has_permission() {
+    for db in all_dbs().await {
+        let kind = db.kind;
+        let data = tempfile::tempdir().expect("temp dir");
+        let config = test_config(
+            &db,
+            data.path(),
+            &[("goods", "1.0.0"), ("goods-acme", "1.0.0")],
+        );
+        let host = TestHost::start(config).await.expect("host starts");
+        let log = CapturedLog::default();
+        let _log = tracing::subscriber::set_default(
+            tracing_subscriber::fmt()
+                .with_writer(log.clone())
+                .with_ansi(false)
+                .with_max_level(tracing::Level::INFO)
+                .finish(),
+        );
+        for mount in ["goods", "goods-acme"] {
+            let (status, _, body) = call_as(
+                &host,
+                None,
+                json_post(
+                    &format!("/p/{mount}/api/items"),
+                    &json!({"sku": "D-1", "name": "Doomed"}),
+                ),
+            )
+            .await;
+            assert_eq!(status, 401, "{kind}: {body}");
+        }
+        let super_admin = host.client.clone();
+        for mount in ["goods", "goods-acme"] {
+            let created = super_admin
+                .post(host.url(&format!("/p/{mount}/api/items")))
+                .json(&json!({"sku": "D-1", "name": "Doomed"}))
+                .send()
+                .await
+                .expect("answered");
+            assert_eq!(created.status(), 201, "{kind}: {mount}");
+        }
+
+        // The clerk passes the route check (read) but not the handler's.
+        let clerk = caller_with_roles(&host, "clerk", &["clerk"]).await;
+        let (status, _, body) = call_as(&host, Some(clerk), delete("/p/goods/api/items/1")).await;
+        assert_eq!(status, 403, "{kind}: {body}");
+        assert!(
+            body.to_string().contains("B_GOODS_ITEM_DELETE"),
+            "{kind}: {body}"
+        );
+        assert!(!log.text().contains("deleted item"), "{kind}");
+
+        // A caller holding goods' button but not ACME's is refused by the
+        // fork: the fork's code asks for B_GOODS_ITEM_DELETE and the host
+        // reads it as B_GOODS_ACME_ITEM_DELETE.
+        let goods_only = Arc::new(Caller {
+            permissions: Arc::new(PermissionSet::from_codes(
+                [
+                    "goods.items.read",
+                    "goods-acme.items.read",
+                    "B_GOODS_ITEM_DELETE",
+                ]
+                .map(String::from),
+            )),
+            ..(*caller_with_roles(&host, "deleter", &[]).await).clone()
+        });
+        let (status, _, body) = call_as(
+            &host,
+            Some(goods_only.clone()),
+            delete("/p/goods-acme/api/items/1"),
+        )
+        .await;
+        assert_eq!(status, 403, "{kind}: {body}");
+        let (status, _, body) =
+            call_as(&host, Some(goods_only), delete("/p/goods/api/items/1")).await;
+        assert_eq!(status, 204, "{kind}: {body}");
+        assert!(
+            log.text().contains("deleted item 1 (by deleter)"),
+            "{kind}: the handler saw who called: {}",
+            log.text()
+        );
+
+        // The admin role got ACME's button from the fork's own manifest.
+        let admin = caller_with_roles(&host, "boss", &["admin"]).await;
+        assert!(admin.has("B_GOODS_ACME_ITEM_DELETE"), "{kind}");
+        let (status, _, body) =
+            call_as(&host, Some(admin), delete("/p/goods-acme/api/items/1")).await;
+        assert_eq!(status, 204, "{kind}: {body}");
+        drop(_log);
+        host.stop().await;
+    }
+}

@@ -9,7 +9,9 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use plinth_sdk::db::{self, Row};
-use plinth_sdk::{Error, Plugin, Request, Response, Router, events, html, info, log, settings};
+use plinth_sdk::{
+    Error, Plugin, Request, Response, Router, auth, events, html, info, log, settings,
+};
 use serde::{Deserialize, Serialize};
 
 struct Goods;
@@ -285,6 +287,9 @@ fn update(req: &Request) -> Result<Response, Error> {
 }
 
 fn remove(req: &Request) -> Result<Response, Error> {
+    // The route needs only goods.items.read (plugin.toml); deleting needs
+    // the button's code, checked here where the deletion happens.
+    auth::require("B_GOODS_ITEM_DELETE")?;
     let id: i64 = req.param_parse("id")?;
     let n = db::execute(
         &format!("DELETE FROM {} WHERE id = ?", db::table("items")),
@@ -293,6 +298,8 @@ fn remove(req: &Request) -> Result<Response, Error> {
     if n == 0 {
         return Err(Error::not_found(format!("no item with id {id}")));
     }
+    let by = req.user().map_or_else(|| "nobody".to_owned(), |u| u.login);
+    log::info!("deleted item {id} (by {by})");
     Ok(Response::empty(204))
 }
 

@@ -23,7 +23,7 @@ use crate::caller::Caller;
 #[derive(Debug)]
 pub enum Refusal {
     /// No caller, and the request is a browser navigating to a page.
-    SignIn(Response),
+    SignIn(Box<Response>),
     Api(ApiError),
 }
 
@@ -36,7 +36,7 @@ impl From<ApiError> for Refusal {
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         match self {
-            Refusal::SignIn(redirect) => redirect,
+            Refusal::SignIn(redirect) => *redirect,
             Refusal::Api(error) => error.into_response(),
         }
     }
@@ -65,7 +65,9 @@ pub fn check(
     };
     if caller.is_none() {
         if matches!(parts.method.as_str(), "GET" | "HEAD") && is_page_navigation(&parts.headers) {
-            return Err(Refusal::SignIn(super::authn::sign_in_redirect(&parts.uri)));
+            return Err(Refusal::SignIn(Box::new(super::authn::sign_in_redirect(
+                &parts.uri,
+            ))));
         }
         return Err(Refusal::Api(ApiError::new(
             StatusCode::UNAUTHORIZED,

@@ -44,7 +44,7 @@ async fn dispatch(state: &AppState, request: Request) -> Result<Response, Refusa
         .get(route.len()..)
         .filter(|p| !p.is_empty())
         .unwrap_or("/");
-    let caller = plugin_access::check(&plugin.routes, &parts, &plugin_path, plugin.name())?;
+    let caller = plugin_access::check(&plugin.routes, &parts, plugin_path, plugin.name())?;
     let request_id = parts
         .extensions
         .get::<RequestId>()

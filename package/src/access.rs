@@ -315,7 +315,12 @@ impl RouteTable {
             return Access::Undeclared;
         }
         for route in &self.routes {
-            if route.method.as_deref().is_some_and(|m| m != method) {
+            // HEAD is GET without the body: a GET route covers it.
+            if route
+                .method
+                .as_deref()
+                .is_some_and(|m| m != method && !(m == "GET" && method == "HEAD"))
+            {
                 continue;
             }
             if matches(&route.pattern, below) {
@@ -363,6 +368,11 @@ mod tests {
             route("*", "/api/*", Some("goods.items.write")),
         ]);
         assert_eq!(table.access("GET", "/api/status"), Access::Public);
+        assert_eq!(table.access("HEAD", "/api/status"), Access::Public);
+        assert_eq!(
+            table.access("POST", "/api/status"),
+            Access::Requires("goods.items.write")
+        );
         assert_eq!(
             table.access("GET", "/api/items/7"),
             Access::Requires("goods.items.read")

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
+use plinth_package::RouteTable;
 use plinth_package::manifest::Manifest;
 
 use crate::runtime::LoadedComponent;
@@ -20,6 +21,8 @@ use crate::runtime::plugin_calls::PluginDirectory;
 pub struct LoadedPlugin {
     pub manifest: Manifest,
     pub component: LoadedComponent,
+    /// The manifest's `[[routes]]`, compiled, for the check before a call.
+    pub routes: RouteTable,
 }
 
 impl LoadedPlugin {

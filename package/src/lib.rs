@@ -33,6 +33,9 @@
 //! * [`settings`]: typed `[[settings]]` and the check of a value against
 //!   its declaration; [`plugin_files`]: the plugin file-name rule, the
 //!   files quota and `[[uploads]]`.
+//! * [`access`]: `[[routes]]` and `[[buttons]]`, the naming rule for
+//!   permission and button codes (a fork's codes under its own name) and
+//!   the compiled [`access::RouteTable`] the host asks before a plugin runs.
 //! * [`db_url`]: database URLs with their password hidden, for the host's
 //!   and the vendor server's logs and messages.
 //!
@@ -40,6 +43,7 @@
 //! rule ([`manifest::name_problem`]), the reserved table prefixes
 //! ([`manifest::RESERVED_TABLE_PREFIXES`], [`manifest::is_plugin_table_prefix`]).
 
+pub mod access;
 pub mod archive;
 pub mod db_url;
 pub mod deployment;
@@ -52,6 +56,7 @@ pub mod settings;
 pub mod task_policy;
 pub mod vendor_endpoint;
 
+pub use access::{Access, Button, Route, RouteTable};
 pub use archive::{Limits, PackageError, Unpacked, pack_dir, read_manifest, sha256_hex, unpack};
 pub use deployment::{
     DeploymentError, DeploymentManifest, DeploymentPackage, Expectations, SignedDeployment,

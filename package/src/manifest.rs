@@ -17,6 +17,7 @@ use crate::task_policy::{self, Concurrency, Missed};
 use semver::{Version, VersionReq};
 use serde::{Deserialize, Serialize};
 
+use crate::access::{self, Button, Route};
 use crate::limits::{RouteLimit, validate_limits};
 use crate::outbound::HostPattern;
 use crate::plugin_files::{DEFAULT_FILES_QUOTA_MB, Upload, validate_quota, validate_uploads};
@@ -74,6 +75,12 @@ pub struct Manifest {
     pub menus: Vec<Menu>,
     #[serde(default)]
     pub permissions: Vec<Permission>,
+    /// Button codes the plugin checks (see [`crate::access`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buttons: Vec<Button>,
+    /// What each API route needs; an undeclared route is denied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<Route>,
     #[serde(default)]
     pub tasks: Vec<Task>,
     #[serde(default)]
@@ -249,6 +256,10 @@ struct RawManifest {
     menus: Vec<Menu>,
     #[serde(default)]
     permissions: Vec<Permission>,
+    #[serde(default)]
+    buttons: Vec<Button>,
+    #[serde(default)]
+    routes: Vec<Route>,
     #[serde(default)]
     tasks: Vec<Task>,
     #[serde(default)]
@@ -530,8 +541,15 @@ fn validate(raw: RawManifest) -> Result<Manifest, ManifestError> {
     }
 
     let capabilities = validate_capabilities(&name, raw.capabilities)?;
-    validate_permissions(&raw.permissions)?;
-    validate_menus(&raw.menus, &raw.permissions)?;
+    validate_permissions(&name, &raw.permissions)?;
+    validate_buttons(&name, &raw.buttons, &raw.permissions, &raw.menus)?;
+    let declared = |code: &str| {
+        raw.permissions.iter().any(|p| p.code == code) || raw.buttons.iter().any(|b| b.code == code)
+    };
+    validate_menus(&raw.menus, &declared)?;
+    if let Some((field, reason)) = access::routes_problem(&raw.routes, declared) {
+        return Err(ManifestError::invalid(field, reason));
+    }
     validate_tasks(&raw.tasks)?;
     validate_limits(&raw.limits)?;
     validate_settings(&raw.settings)?;
@@ -575,6 +593,8 @@ fn validate(raw: RawManifest) -> Result<Manifest, ManifestError> {
         capabilities,
         menus: raw.menus,
         permissions: raw.permissions,
+        buttons: raw.buttons,
+        routes: raw.routes,
         tasks: raw.tasks,
         events: raw.events,
         limits: raw.limits,
@@ -640,7 +660,7 @@ fn validate_capabilities(name: &str, raw: RawCapabilities) -> Result<Capabilitie
     })
 }
 
-fn validate_permissions(permissions: &[Permission]) -> Result<(), ManifestError> {
+fn validate_permissions(name: &str, permissions: &[Permission]) -> Result<(), ManifestError> {
     let mut seen = BTreeSet::new();
     for (i, p) in permissions.iter().enumerate() {
         if !is_dotted(&p.code) {
@@ -650,6 +670,12 @@ fn validate_permissions(permissions: &[Permission]) -> Result<(), ManifestError>
                     "{:?} is not a valid permission code: expected dotted lowercase names like \"goods.view\"",
                     p.code
                 ),
+            ));
+        }
+        if let Some(problem) = access::code_problem(name, &p.code, false) {
+            return Err(ManifestError::invalid(
+                format!("permissions[{i}].code"),
+                problem,
             ));
         }
         if !seen.insert(p.code.as_str()) {
@@ -665,10 +691,10 @@ fn validate_permissions(permissions: &[Permission]) -> Result<(), ManifestError>
             ));
         }
         for (j, role) in p.default_roles.iter().enumerate() {
-            if role.trim().is_empty() {
+            if let Some(problem) = access::role_problem(role) {
                 return Err(ManifestError::invalid(
                     format!("permissions[{i}].default_roles[{j}]"),
-                    "must not be empty",
+                    problem,
                 ));
             }
         }
@@ -676,7 +702,52 @@ fn validate_permissions(permissions: &[Permission]) -> Result<(), ManifestError>
     Ok(())
 }
 
-fn validate_menus(menus: &[Menu], permissions: &[Permission]) -> Result<(), ManifestError> {
+fn validate_buttons(
+    name: &str,
+    buttons: &[Button],
+    permissions: &[Permission],
+    menus: &[Menu],
+) -> Result<(), ManifestError> {
+    for (i, b) in buttons.iter().enumerate() {
+        let field = format!("buttons[{i}].code");
+        if let Some(problem) = access::code_problem(name, &b.code, true) {
+            return Err(ManifestError::invalid(field, problem));
+        }
+        if buttons[..i].iter().any(|other| other.code == b.code)
+            || permissions.iter().any(|p| p.code == b.code)
+        {
+            return Err(ManifestError::invalid(
+                field,
+                format!("{:?} is declared more than once", b.code),
+            ));
+        }
+        if b.title.trim().is_empty() {
+            return Err(ManifestError::invalid(
+                format!("buttons[{i}].title"),
+                "must not be empty",
+            ));
+        }
+        if let Some(menu) = &b.menu
+            && !menus.iter().any(|m| m.id == *menu)
+        {
+            return Err(ManifestError::invalid(
+                format!("buttons[{i}].menu"),
+                format!("{menu:?} is not the id of a menu in [[menus]]"),
+            ));
+        }
+        for (j, role) in b.default_roles.iter().enumerate() {
+            if let Some(problem) = access::role_problem(role) {
+                return Err(ManifestError::invalid(
+                    format!("buttons[{i}].default_roles[{j}]"),
+                    problem,
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn validate_menus(menus: &[Menu], declared: &dyn Fn(&str) -> bool) -> Result<(), ManifestError> {
     let mut ids = BTreeMap::new();
     for (i, m) in menus.iter().enumerate() {
         if !is_menu_id(&m.id) {
@@ -707,11 +778,11 @@ fn validate_menus(menus: &[Menu], permissions: &[Permission]) -> Result<(), Mani
             ));
         }
         if let Some(code) = &m.permission
-            && !permissions.iter().any(|p| p.code == *code)
+            && !declared(code)
         {
             return Err(ManifestError::invalid(
                 format!("menus[{i}].permission"),
-                format!("{code:?} is not declared in [[permissions]]"),
+                format!("{code:?} is not declared in [[permissions]] or [[buttons]]"),
             ));
         }
     }
@@ -847,6 +918,21 @@ code = "goods.view"
 title = "View goods"
 default_roles = ["admin", "staff"]
 
+[[buttons]]
+code = "B_GOODS_ITEM_DELETE"
+title = "Delete an item"
+menu = "goods"
+default_roles = ["admin"]
+
+[[routes]]
+method = "GET"
+path = "/api/status"
+public = true
+
+[[routes]]
+path = "/api/items/{id}"
+permission = "B_GOODS_ITEM_DELETE"
+
 [[tasks]]
 name = "low-stock-report"
 title = "Report low stock"
@@ -889,6 +975,9 @@ subscribe = ["goods.stock-low"]
         assert_eq!(m.menus[1].order, 10);
         assert_eq!(m.menus[1].permission.as_deref(), Some("goods.view"));
         assert_eq!(m.permissions[0].default_roles, ["admin", "staff"]);
+        assert_eq!(m.buttons[0].code, "B_GOODS_ITEM_DELETE");
+        assert_eq!(m.routes[1].method, "*");
+        assert!(m.routes[0].public);
         assert_eq!(m.tasks[0].timeout_secs, 30);
         assert_eq!(m.events.subscribe, ["goods.stock-low"]);
     }
@@ -1172,10 +1261,56 @@ subscribe = ["goods.stock-low"]
             ),
             (
                 &with(
-                    "[[permissions]]\ncode = \"goods.view\"\ntitle = \"V\"\n[[permissions]]\ncode = \"goods.view\"\ntitle = \"W\"\n",
+                    "[[permissions]]\ncode = \"goods-acme.view\"\ntitle = \"V\"\n[[permissions]]\ncode = \"goods-acme.view\"\ntitle = \"W\"\n",
                 ),
                 "permissions[1].code",
                 "more than once",
+            ),
+            (
+                &with("[[permissions]]\ncode = \"goods.view\"\ntitle = \"V\"\n"),
+                "permissions[0].code",
+                "\"goods-acme.\"",
+            ),
+            (
+                &with(
+                    "[[permissions]]\ncode = \"goods-acme.view\"\ntitle = \"V\"\ndefault_roles = [\"Clerk Role\"]\n",
+                ),
+                "permissions[0].default_roles[0]",
+                "not a role name",
+            ),
+            (
+                &with("[[buttons]]\ncode = \"B_GOODS_ITEM_DELETE\"\ntitle = \"Delete\"\n"),
+                "buttons[0].code",
+                "B_GOODS_ACME_",
+            ),
+            (
+                &with(
+                    "[[buttons]]\ncode = \"B_GOODS_ACME_X\"\ntitle = \"X\"\n[[buttons]]\ncode = \"B_GOODS_ACME_X\"\ntitle = \"Y\"\n",
+                ),
+                "buttons[1].code",
+                "more than once",
+            ),
+            (
+                &with("[[buttons]]\ncode = \"B_GOODS_ACME_X\"\ntitle = \"X\"\nmenu = \"nope\"\n"),
+                "buttons[0].menu",
+                "not the id of a menu",
+            ),
+            (
+                &with(
+                    "[[routes]]\nmethod = \"GET\"\npath = \"/api\"\npermission = \"goods-acme.nope\"\n",
+                ),
+                "routes[0].permission",
+                "not declared",
+            ),
+            (
+                &with("[[routes]]\nmethod = \"GET\"\npath = \"/api/*/x\"\npublic = true\n"),
+                "routes[0].path",
+                "last segment",
+            ),
+            (
+                &with("[[routes]]\npath = \"/api\"\n"),
+                "routes[0]",
+                "denied",
             ),
             (
                 &with(

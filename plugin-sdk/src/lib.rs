@@ -82,6 +82,7 @@
 //! | [`router`] | [`Router`]: method + path pattern (`:param`, trailing `*rest`) dispatch |
 //! | [`request`] | [`Request`]: method, path, query, headers, body, path params |
 //! | [`response`] | [`Response`] builders and the [`IntoResponse`] conversion |
+//! | [`auth`] | who is calling: [`auth::current_user`], [`auth::require`] (403 without the code) |
 //! | [`db`] | SQL through the host: [`db::query`], [`db::execute`], typed [`db::Row`]s, [`db::table`] |
 //! | [`log`] | log lines into the host's log ([`log::info()`] and the [`log::info!`] macro, …) |
 //! | [`settings`] | the operator's settings for this plugin |
@@ -108,6 +109,7 @@
 // lets the same paths work inside the SDK's own code and doc tests.
 extern crate self as plinth_sdk;
 
+pub mod auth;
 pub mod db;
 mod error;
 pub mod events;

@@ -36,6 +36,12 @@ impl Request {
         }
     }
 
+    /// The signed-in caller of this request ([`crate::auth::current_user`]);
+    /// `None` when anonymous. Calls the host.
+    pub fn user(&self) -> Option<crate::auth::User> {
+        crate::auth::current_user()
+    }
+
     /// Builds a request from the host's parts. Header names are expected
     /// lower-case (the host lower-cases them); lookups ignore case anyway.
     #[doc(hidden)]

@@ -101,15 +101,25 @@ pub fn run(args: &[String]) -> Result<()> {
     );
     wait_for(addr, "/healthz", Duration::from_secs(60))?;
 
+    let token = Some(ADMIN_TOKEN);
     let mut loads = vec![
-        load("native axum route (/api/hello)", addr, "/api/hello")?,
-        load("hello plugin (/p/hello/)", addr, "/p/hello/")?,
+        load("native axum route (/api/hello)", addr, "/api/hello", None)?,
+        load("hello plugin (/p/hello/)", addr, "/p/hello/", None)?,
         load(
             "wasi:http component via host (/p/http-hello/)",
             addr,
             "/p/http-hello/",
+            token,
         )?,
     ];
+    // The same handler as /p/hello/, behind `hello.greet`: the caller is
+    // identified and its permission checked on every request.
+    let checked = load(
+        "hello plugin, checked caller (/p/hello/greeting)",
+        addr,
+        "/p/hello/greeting",
+        token,
+    )?;
     let installs = install_timings(addr, &plugins.join("hello-0.1.0"), &work)?;
     drop(host);
 
@@ -136,6 +146,7 @@ pub fn run(args: &[String]) -> Result<()> {
                 "same component under `wasmtime serve -Scli`",
                 serve_addr,
                 "/",
+                None,
             )?);
             Some(version)
         }
@@ -146,6 +157,7 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     let _ = std::fs::remove_dir_all(&work);
 
+    loads.push(checked);
     let report = render(&loads, wasmtime_version.as_deref(), &installs);
     let path = root.join("docs").join("BENCHMARKS.md");
     let existing = std::fs::read_to_string(&path).unwrap_or_default();
@@ -215,13 +227,18 @@ fn wait_for(addr: SocketAddr, path: &str, limit: Duration) -> Result<()> {
     bail!("{addr}{path} did not answer 200 within {limit:?}")
 }
 
-fn load(label: &str, addr: SocketAddr, path: &str) -> Result<Load> {
+fn load(label: &str, addr: SocketAddr, path: &str, bearer: Option<&str>) -> Result<Load> {
     let url = format!("http://{addr}{path}");
+    let header: Vec<String> = bearer
+        .map(|token| vec!["-H".to_owned(), format!("Authorization: Bearer {token}")])
+        .unwrap_or_default();
     // Warm-up: fills warm instance pools and the kernel's socket caches.
     Command::new("wrk")
         .args(["-t", THREADS, "-c", CONNECTIONS, "-d", "2s", &url])
+        .args(&header)
         .output()?;
     let output = Command::new("wrk")
+        .args(&header)
         .args([
             "-t",
             THREADS,
@@ -330,7 +347,9 @@ const ADMIN_TOKEN: &str = "bench-admin-token";
 fn install_timings(addr: SocketAddr, hello_dir: &Path, work: &Path) -> Result<InstallTimings> {
     let wasm = std::fs::read(hello_dir.join("plugin.wasm"))?;
     let manifest = std::fs::read_to_string(hello_dir.join("plugin.toml"))?
-        .replace("name = \"hello\"", "name = \"bench-hello\"");
+        .replace("name = \"hello\"", "name = \"bench-hello\"")
+        // Codes live under the plugin's name.
+        .replace("\"hello.", "\"bench-hello.");
     let make = |salt: u32| -> Result<Vec<u8>> {
         let dir = work.join(format!("bench-pkg-{salt}"));
         let _ = std::fs::remove_dir_all(&dir);
@@ -466,6 +485,14 @@ fn render(loads: &[Load], wasmtime: Option<&str>, installs: &InstallTimings) -> 
     }
     if let Some(version) = wasmtime {
         out.push_str(&format!("\n`wasmtime serve`: {version}.\n"));
+    }
+    if let Some(checked) = loads.iter().find(|l| l.label.contains("checked caller")) {
+        out.push_str(&format!(
+            "\nPermission check: the checked route keeps {:.1}% of the public route's \
+             requests per second (goal ≥ 90%); its caller is the bootstrap token's \
+             super-admin, resolved and checked on every request.\n",
+            100.0 * checked.requests_per_sec / hello.max(1.0)
+        ));
     }
     out.push_str(&format!(
         "\n## Install to first served request\n\n\

@@ -127,8 +127,14 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     println!("  goods API           {base}/p/goods/api/items");
     println!(
-        "  try                 curl -X POST -H 'content-type: application/json' \
+        "  try                 curl -X POST -H \"authorization: Bearer $ADMIN_TOKEN\" -H 'content-type: application/json' \
          -d '{{\"sku\":\"A-1\",\"name\":\"Widget\",\"price_cents\":990,\"stock\":3}}' {base}/p/goods/api/items"
+    );
+    println!(
+        "  (plugin routes check the caller first: anonymous gets 401; ADMIN_TOKEN is admin.token from config.json)"
+    );
+    println!(
+        "  role clerk          may read goods (goods.items.read), not write or delete (B_GOODS_ITEM_DELETE): granted by goods' default_roles"
     );
     println!("Push an upgrade live, from another terminal:");
     println!(

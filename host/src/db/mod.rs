@@ -6,7 +6,8 @@
 //! ([`scope`], the first wall), the database's own wall around each plugin
 //! ([`plugin_roles`] on PostgreSQL, [`sqlite_wall`] on SQLite), the bridge
 //! that runs a plugin's checked statements within its bounds
-//! ([`plugin_sql`]), the host's own tables ([`store`]) and its identity
+//! ([`plugin_sql`]), the host's own tables ([`store`], with the grants
+//! of plugin-declared codes in [`plugin_grants`]) and its identity
 //! tables: users, sessions, tokens, grants, audit ([`accounts`]). Handlers and the
 //! installer call functions here; they never build SQL strings themselves.
 //!
@@ -18,6 +19,7 @@ pub mod accounts;
 pub mod agent_ledger;
 pub mod migrate;
 pub mod outbox;
+pub mod plugin_grants;
 pub mod plugin_roles;
 pub mod plugin_sql;
 pub mod scope;

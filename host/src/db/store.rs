@@ -153,12 +153,29 @@ fn plugin_from_row(row: &sqlx::any::AnyRow) -> Result<InstalledPlugin, DbError> 
 }
 
 /// Inserts or replaces the row for `plugin.name` on `conn`, so the
-/// installer can write it inside its transaction.
+/// installer can write it inside its transaction, and reconciles the
+/// grants of the codes its manifest declares ([`super::plugin_grants`]).
 pub async fn upsert_plugin(
     conn: &mut sqlx::AnyConnection,
     plugin: &InstalledPlugin,
 ) -> Result<(), DbError> {
     let dialect = super::conn_dialect(conn);
+    // The grants follow the manifest in the same transaction; the one being
+    // replaced says which codes are new.
+    let previous = sqlx::query(&host_sql(
+        dialect,
+        "SELECT manifest FROM plinth_plugins WHERE name = ?",
+    ))
+    .bind(&plugin.name)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let previous: Option<Manifest> = match previous {
+        Some(row) => serde_json::from_str(&text(&row, "manifest")?).ok(),
+        None => None,
+    };
+    if let Ok(next) = serde_json::from_str::<Manifest>(&plugin.manifest) {
+        super::plugin_grants::reconcile(conn, previous.as_ref(), &next).await?;
+    }
     let delete = host_sql(dialect, "DELETE FROM plinth_plugins WHERE name = ?");
     sqlx::query(&delete)
         .bind(&plugin.name)
@@ -183,8 +200,11 @@ pub async fn upsert_plugin(
     Ok(())
 }
 
+/// Deletes the installed-set row of `name` with its key-value store and
+/// the grants of its codes.
 pub async fn delete_plugin(conn: &mut sqlx::AnyConnection, name: &str) -> Result<(), DbError> {
     let dialect = super::conn_dialect(conn);
+    super::plugin_grants::remove_all(conn, name).await?;
     for sql in [
         "DELETE FROM plinth_plugins WHERE name = ?",
         "DELETE FROM plinth_plugin_kv WHERE plugin = ?",

@@ -33,6 +33,7 @@ mod health;
 mod live;
 mod plugin_details;
 mod plugin_files;
+mod plugin_access;
 mod plugin_routes;
 mod rate_limit;
 pub mod request_id;

@@ -3,7 +3,10 @@
 //!
 //! The plugin sees the path below its mount point. Its failures become JSON
 //! errors carrying the request id (500, or 504 when it ran out of time);
-//! the details go to the log with the plugin's name.
+//! the details go to the log with the plugin's name. Before any of that,
+//! [`super::plugin_access::check`] decides whether the caller may make the
+//! request at all; the plugin never sees the `cookie` or `authorization`
+//! header.
 
 use axum::body::{Body, HttpBody};
 use axum::extract::{Request, State};
@@ -12,6 +15,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
+use super::plugin_access::{self, Refusal, is_credential_header};
 use super::request_id::RequestId;
 use super::{ApiError, AppState};
 use std::sync::Arc;
@@ -24,11 +28,11 @@ use crate::runtime::{CallError, LoadedComponent, WitHeader, WitRequest, WitRespo
 pub async fn serve(State(state): State<AppState>, request: Request) -> Response {
     match dispatch(&state, request).await {
         Ok(response) => response,
-        Err(error) => error.into_response(),
+        Err(refusal) => refusal.into_response(),
     }
 }
 
-async fn dispatch(state: &AppState, request: Request) -> Result<Response, ApiError> {
+async fn dispatch(state: &AppState, request: Request) -> Result<Response, Refusal> {
     let host = state.host()?;
     let (mut parts, body) = request.into_parts();
     let below = parts.uri.path().strip_prefix("/p/").unwrap_or_default();
@@ -40,6 +44,12 @@ async fn dispatch(state: &AppState, request: Request) -> Result<Response, ApiErr
         .registry
         .by_route(route)
         .ok_or_else(|| ApiError::not_found(format!("no plugin is mounted at /p/{route}/")))?;
+    // The check reads the path the plugin will see: "/" plus the rest.
+    let plugin_path = below
+        .get(route.len()..)
+        .filter(|p| !p.is_empty())
+        .unwrap_or("/");
+    let caller = plugin_access::check(&plugin.routes, &parts, plugin_path, plugin.name())?;
     let request_id = parts
         .extensions
         .get::<RequestId>()
@@ -72,7 +82,7 @@ async fn dispatch(state: &AppState, request: Request) -> Result<Response, ApiErr
             // Only the host says which plugin called: a client's claim is dropped.
             parts.headers.remove(CALLING_PLUGIN_HEADER);
             let context = CallContext {
-                caller: parts.extensions.get::<Arc<Caller>>().cloned(),
+                caller,
                 chain: Vec::new(),
             };
             let answer = component
@@ -101,7 +111,9 @@ async fn dispatch(state: &AppState, request: Request) -> Result<Response, ApiErr
                         .unwrap_or_default()
                 ));
             for (name, value) in &parts.headers {
-                builder = builder.header(name, value);
+                if !is_credential_header(name.as_str()) {
+                    builder = builder.header(name, value);
+                }
             }
             let request = builder
                 .header(super::request_id::HEADER, request_id.as_str())
@@ -146,8 +158,13 @@ fn fill_request(wit: &mut WitRequest, parts: &Parts, rest: &str, body: &[u8], id
     wit.path.push('/');
     wit.path.push_str(rest);
     set(&mut wit.query, parts.uri.query().unwrap_or_default());
-    wit.headers.truncate(parts.headers.len());
-    for (i, (name, value)) in parts.headers.iter().enumerate() {
+    let headers = parts
+        .headers
+        .iter()
+        .filter(|(name, _)| !is_credential_header(name.as_str()));
+    let mut count = 0;
+    for (i, (name, value)) in headers.enumerate() {
+        count = i + 1;
         // Header values are nearly always ASCII: check that first, as
         // `from_utf8_lossy` walks the bytes more slowly.
         let value = match value.to_str() {
@@ -165,6 +182,7 @@ fn fill_request(wit: &mut WitRequest, parts: &Parts, rest: &str, body: &[u8], id
             }),
         }
     }
+    wit.headers.truncate(count);
     wit.body.clear();
     wit.body.extend_from_slice(body);
     set(&mut wit.request_id, id.as_str());

@@ -305,6 +305,7 @@ pub fn identity(host: &Host, manifest: &Manifest, settings: ResolvedSettings) ->
         version: manifest.version.to_string(),
         table_prefix: manifest.capabilities.table_prefix.clone(),
         mount_path: format!("/p/{}", manifest.route_prefix),
+        forked_from: manifest.forked_from.clone(),
         settings,
         outbound_hosts: manifest.capabilities.outbound_hosts.clone(),
     }
@@ -334,6 +335,7 @@ pub fn load(host: &Host, dir: &PluginDir) -> Result<LoadedPlugin, InstallError> 
     Ok(LoadedPlugin {
         manifest: dir.manifest.clone(),
         component,
+        routes: plinth_package::RouteTable::new(&dir.manifest.routes),
     })
 }
 

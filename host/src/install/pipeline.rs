@@ -268,6 +268,9 @@ async fn commit_record(
 /// The steps after the commit point: the registry already serves the new
 /// state; bring `config.json` in line and close the journal.
 async fn finish(host: &Host, journal: &mut InstallJournal) -> Result<(), InstallError> {
+    // Whatever the operation committed may have changed the declared codes
+    // and their grants: permission caches recompute.
+    host.grants.bump();
     journal.step(&host.db, Step::Swapped, None).await?;
     let removed = [journal.plugin.as_str()];
     let forget: &[&str] = if journal.operation == Operation::Remove {

@@ -76,8 +76,9 @@ pub struct CallState {
     pub sql_deadline: Option<Instant>,
     /// This call's CPU budget, the longest one statement may run.
     pub budget: Duration,
-    /// The user the request that started this call came from; `None` for
-    /// tasks, events and install hooks.
+    /// The user the request that started this call came from (`None` for
+    /// an anonymous request, a task, an event or a hook); the `auth`
+    /// imports read it.
     pub caller: Option<Arc<crate::caller::Caller>>,
     /// The plugins whose calls led here, outermost first (empty for a call
     /// from the host), for cutting loops in `plugins.call`.

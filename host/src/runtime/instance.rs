@@ -22,6 +22,7 @@ use super::bindings::{Plugin, PluginPre, PluginState, WitRequest, WitResponse};
 use super::legacy_v0_1::{self, PluginPreV0_1, PluginV0_1};
 use super::outbound::OutboundClient;
 use super::{CallError, HostServices, PluginIdentity, RuntimeSettings, ticks_for};
+use crate::caller::Caller;
 
 /// A component linked against one version of the host API: the current one
 /// or an earlier one the host still links (`legacy_v0_1`).
@@ -350,6 +351,7 @@ impl PlinthComponent {
             let _ = crate::db::plugin_sql::leave(tx, &self.services.db, entered).await;
         }
         warm.store.data_mut().call.request_id.clear();
+        // A pooled instance must not keep one request's caller for the next.
         warm.store.data_mut().call.caller = None;
         if warm.request.body.capacity() > KEEP_BODY_BYTES
             || warm.request.headers.len() > KEEP_HEADERS

@@ -19,6 +19,7 @@
 //!   epoch interruption: the guest yields to the host every tick and traps
 //!   when its budget is spent.
 
+mod auth;
 mod bindings;
 mod cache;
 mod files;
@@ -94,6 +95,8 @@ pub struct PluginIdentity {
     pub files: PluginFiles,
     /// The plugins its manifest `depends` on: the ones it may call.
     pub depends: Vec<String>,
+    /// The plugin a fork was made from: its codes are read as the fork's.
+    pub forked_from: Option<String>,
 }
 
 /// What host imports need from the rest of the host.

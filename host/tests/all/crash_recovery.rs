@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{built_plugins, write_process_config};
+use crate::support::{bootstrap_token, built_plugins, client_with_token, write_process_config};
 
 const STEPS: &[&str] = &[
     "started",
@@ -106,7 +106,9 @@ async fn sigkill_after_every_install_step_restarts_into_one_consistent_version()
             "1.0.0"
         };
         let (mut child, addr) = serve(dir.path(), &config).await;
-        let response = reqwest::get(format!("http://{addr}/p/goods/api/items"))
+        let response = client_with_token(Some(&bootstrap_token()))
+            .get(format!("http://{addr}/p/goods/api/items"))
+            .send()
             .await
             .expect("served");
         assert_eq!(response.status(), 200, "{step}");
@@ -148,7 +150,7 @@ async fn sigkill_after_every_install_step_restarts_into_one_consistent_version()
             let client = reqwest::Client::new();
             let journal: Value = client
                 .get(format!("http://{addr}/api/admin/journal?plugin=goods"))
-                .bearer_auth(default_admin_token())
+                .bearer_auth(bootstrap_token())
                 .send()
                 .await
                 .expect("journal")
@@ -163,11 +165,4 @@ async fn sigkill_after_every_install_step_restarts_into_one_consistent_version()
         }
         child.kill().await.expect("stop serve");
     }
-}
-
-fn default_admin_token() -> String {
-    plinth_host::config::Config::from_json_str("{}", Path::new("."), Vec::<(String, String)>::new())
-        .expect("defaults")
-        .admin
-        .token
 }

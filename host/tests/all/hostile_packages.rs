@@ -163,7 +163,7 @@ async fn hostile_packages_are_refused_and_leave_nothing_behind() {
 
     // And without the token nothing happens at all.
     let anonymous = host
-        .client
+        .anonymous
         .post(host.url("/api/admin/plugins"))
         .body(package("goods-1.0.0"))
         .send()

@@ -5,7 +5,6 @@
 //! an operator reads.
 
 use std::path::Path;
-use std::time::Duration;
 
 use crate::support::{ServeProcess, stage_plugin, write_process_config};
 
@@ -31,10 +30,7 @@ async fn listed_plugins_not_present_are_named_once_and_the_rest_serve() {
     )
     .await;
 
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client");
+    let client = host.client();
     let health = client
         .get(host.url("/healthz"))
         .send()

@@ -12,11 +12,14 @@ fn hello_twin_on_hellos_route() -> Vec<u8> {
     copy_dir(&built_plugins().join("hello-0.1.0"), dir.path());
     let path = dir.path().join("plugin.toml");
     let manifest = std::fs::read_to_string(&path).expect("manifest");
-    let manifest = manifest.replacen(
-        "name = \"hello\"",
-        "name = \"hello-twin\"\nroute_prefix = \"hello\"",
-        1,
-    );
+    let manifest = manifest
+        .replacen(
+            "name = \"hello\"",
+            "name = \"hello-twin\"\nroute_prefix = \"hello\"",
+            1,
+        )
+        // Its codes live under its own name.
+        .replace("\"hello.", "\"hello-twin.");
     std::fs::write(&path, manifest).expect("write manifest");
     plinth_package::pack_dir(dir.path()).expect("pack")
 }

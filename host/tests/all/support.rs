@@ -242,6 +242,31 @@ pub fn init_tracing() {
         .try_init();
 }
 
+/// The bootstrap `admin.token` of a config that sets none (dev mode): what
+/// requests to a test host send to act as the super-admin.
+pub fn bootstrap_token() -> String {
+    Config::from_json_str("{}", Path::new("."), Vec::<(String, String)>::new())
+        .expect("default config")
+        .admin
+        .token
+}
+
+/// A client sending `Authorization: Bearer <token>` on every request (none
+/// without a token); a request's own `bearer_auth` overrides it.
+pub fn client_with_token(token: Option<&str>) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = token {
+        let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            .expect("token is a header value");
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .default_headers(headers)
+        .build()
+        .expect("http client")
+}
+
 /// The host running in-process on a loopback port.
 pub struct TestHost {
     pub host: Host,
@@ -250,7 +275,11 @@ pub struct TestHost {
     /// The task scheduler, for running a task by hand.
     pub scheduler: Scheduler,
     pub addr: SocketAddr,
+    /// Sends the bootstrap token on every request, so tests act as the
+    /// super-admin unless they use [`TestHost::anonymous`] or set a caller.
     pub client: reqwest::Client,
+    /// Sends no credentials.
+    pub anonymous: reqwest::Client,
     background: Option<Background>,
     server: tokio::task::JoinHandle<()>,
 }
@@ -324,16 +353,15 @@ impl TestHost {
             )
             .await;
         });
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("http client");
+        let client = client_with_token(Some(&host.config.admin.token));
+        let anonymous = client_with_token(None);
         Ok(TestHost {
             host,
             agent,
             scheduler: background.scheduler.clone(),
             addr,
             client,
+            anonymous,
             background: Some(background),
             server,
         })
@@ -426,7 +454,8 @@ pub fn broken_goods_1_2() -> Vec<u8> {
     derived_package("goods-1.1.0", "1.2.0", &extra)
 }
 
-/// The admin API of a test host.
+/// The admin API of a test host (as the super-admin: the client sends the
+/// bootstrap token).
 pub struct Admin<'a> {
     host: &'a TestHost,
 }
@@ -442,7 +471,6 @@ impl Admin<'_> {
         self.host
             .client
             .request(method, self.host.url(&format!("/api/admin{path}")))
-            .bearer_auth(&self.host.host.config.admin.token)
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
@@ -633,6 +661,12 @@ impl ServeProcess {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.bind)
+    }
+
+    /// A client acting as the super-admin through the bootstrap token the
+    /// process's config defaults to.
+    pub fn client(&self) -> reqwest::Client {
+        client_with_token(Some(&bootstrap_token()))
     }
 
     /// Stops the process and returns what it wrote to stderr.

@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use plinth_sdk::db::{self, Row};
 use plinth_sdk::{
-    Error, Plugin, Request, Response, Router, events, files, html, info, log, settings,
+    Error, Plugin, Request, Response, Router, auth, events, files, html, info, log, settings,
 };
 use serde::{Deserialize, Serialize};
 
@@ -237,6 +237,7 @@ fn show(req: &Request) -> Result<Response, Error> {
 
 fn create(req: &Request) -> Result<Response, Error> {
     let item = insert(req.json()?)?;
+    log::info!("created item {} ({})", item.id, item.sku);
     let location = format!("{}/api/items/{}", info::mount_path(), item.id);
     Ok(Response::json(201, &item).with_header("location", &location))
 }
@@ -295,6 +296,9 @@ fn update(req: &Request) -> Result<Response, Error> {
 }
 
 fn remove(req: &Request) -> Result<Response, Error> {
+    // The route needs only goods.items.read (plugin.toml); deleting needs
+    // the button's code, checked here where the deletion happens.
+    auth::require("B_GOODS_ITEM_DELETE")?;
     let id: i64 = req.param_parse("id")?;
     let n = db::execute(
         &format!("DELETE FROM {} WHERE id = ?", db::table("items")),
@@ -303,6 +307,8 @@ fn remove(req: &Request) -> Result<Response, Error> {
     if n == 0 {
         return Err(Error::not_found(format!("no item with id {id}")));
     }
+    let by = req.user().map_or_else(|| "nobody".to_owned(), |u| u.login);
+    log::info!("deleted item {id} (by {by})");
     Ok(Response::empty(204))
 }
 

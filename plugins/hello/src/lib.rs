@@ -1,5 +1,6 @@
 //! The smallest Plinth plugin: `GET /` answers `Hello from plinth` and
-//! `GET /json` says which plugin and version answered.
+//! `GET /json` says which plugin and version answered. `GET /greeting` is
+//! `GET /` behind a permission (plugin.toml), for the permission benchmark.
 
 use plinth_sdk::{Plugin, Request, Response, Router, info};
 
@@ -7,7 +8,10 @@ struct Hello;
 
 impl Plugin for Hello {
     fn router() -> Router {
-        Router::new().get("/", index).get("/json", json)
+        Router::new()
+            .get("/", index)
+            .get("/greeting", index)
+            .get("/json", json)
     }
 }
 

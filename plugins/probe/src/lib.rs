@@ -59,6 +59,12 @@ impl Plugin for Probe {
             .post("/publish", publish)
             .get("/fail-events", fail_events)
             .post("/tx", in_transaction)
+            // The header names the plugin was handed (the host strips
+            // credentials before the call).
+            .get("/headers", |req: &Request| {
+                let names: Vec<&str> = req.headers().iter().map(|(n, _)| n.as_str()).collect();
+                Response::json(200, &names)
+            })
     }
 
     fn install(from: Option<&str>, _to: &str) -> Result<(), String> {

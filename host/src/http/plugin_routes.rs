@@ -18,9 +18,7 @@ use bytes::Bytes;
 use super::plugin_access::{self, Refusal, is_credential_header};
 use super::request_id::RequestId;
 use super::{ApiError, AppState};
-use std::sync::Arc;
 
-use crate::caller::Caller;
 use crate::runtime::CallContext;
 use crate::runtime::plugin_calls::CALLING_PLUGIN_HEADER;
 use crate::runtime::{CallError, LoadedComponent, WitHeader, WitRequest, WitResponse};

@@ -22,7 +22,6 @@ use super::bindings::{Plugin, PluginPre, PluginState, WitRequest, WitResponse};
 use super::legacy_v0_1::{self, PluginPreV0_1, PluginV0_1};
 use super::outbound::OutboundClient;
 use super::{CallError, HostServices, PluginIdentity, RuntimeSettings, ticks_for};
-use crate::caller::Caller;
 
 /// A component linked against one version of the host API: the current one
 /// or an earlier one the host still links (`legacy_v0_1`).

@@ -409,23 +409,17 @@ fn install_and_wait(addr: SocketAddr, package: &[u8]) -> Result<f64> {
     Ok(started.elapsed().as_secs_f64() * 1000.0)
 }
 
-/// One admin API call over a plain HTTP/1.1 connection; returns the status.
+/// One admin API call as the bootstrap admin; returns the status.
 fn admin(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> Result<u16> {
-    let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(120)))?;
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\
-         Content-Type: application/zip\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )?;
-    stream.write_all(body)?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    response
-        .get(9..12)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("no HTTP status in: {response}"))
+    crate::util::http_call(
+        addr,
+        method,
+        path,
+        Some(ADMIN_TOKEN),
+        "application/zip",
+        body,
+    )
+    .map(|(status, _)| status)
 }
 
 /// Appends a custom section (`plinth-bench` = `salt`) to a component: the

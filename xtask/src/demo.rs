@@ -136,6 +136,9 @@ pub fn run(args: &[String]) -> Result<()> {
     println!(
         "  role clerk          may read goods (goods.items.read), not write or delete (B_GOODS_ITEM_DELETE): granted by goods' default_roles"
     );
+    println!(
+        "  clerk's login       {CLERK_LOGIN} / {CLERK_PASSWORD}  (created once goods has arrived)"
+    );
     println!("Push an upgrade live, from another terminal:");
     println!(
         "  {vendor_env} {} publish {} --push",
@@ -150,14 +153,64 @@ pub fn run(args: &[String]) -> Result<()> {
     println!();
 
     let plinth = target.join("debug").join("plinth");
-    let status = std::process::Command::new(&plinth)
+    let mut host = std::process::Command::new(&plinth)
         .current_dir(&root)
         .args(["serve", "--config"])
         .arg(&demo_config)
-        .status()
+        .spawn()
         .with_context(|| format!("running {}", plinth.display()))?;
+    let token = config["admin"]["token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    match bind.parse::<SocketAddr>() {
+        Ok(addr) => seed_clerk(addr, &token, &mut host),
+        Err(_) => eprintln!("demo: {bind} is not an address; the clerk user is not created"),
+    }
+    let status = host.wait().context("waiting for plinth")?;
     if !status.success() {
         bail!("plinth exited with {status}");
     }
     Ok(())
+}
+
+/// The demo's second user: reads goods, may not write or delete.
+const CLERK_LOGIN: &str = "clerk";
+const CLERK_PASSWORD: &str = "clerk-demo-password";
+
+/// Creates the clerk user through the admin API once goods, whose
+/// `default_roles` bring the `clerk` role, has been pushed and installed.
+/// Waits at most two minutes and stops early if the host exits.
+fn seed_clerk(addr: SocketAddr, token: &str, host: &mut std::process::Child) {
+    let user = json!({
+        "login": CLERK_LOGIN,
+        "display_name": "Clerk",
+        "password": CLERK_PASSWORD,
+        "roles": ["clerk"],
+    })
+    .to_string();
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(120) {
+        if host.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        let answer = crate::util::http_call(
+            addr,
+            "POST",
+            "/api/admin/users",
+            Some(token),
+            "application/json",
+            user.as_bytes(),
+        );
+        match answer {
+            Ok((201, _)) => {
+                println!("demo: user {CLERK_LOGIN} created with role clerk");
+                return;
+            }
+            Ok((409, _)) => return,
+            // Not listening yet, or the clerk role not there until goods is.
+            _ => std::thread::sleep(std::time::Duration::from_millis(500)),
+        }
+    }
+    eprintln!("demo: goods did not arrive within two minutes; the clerk user was not created");
 }

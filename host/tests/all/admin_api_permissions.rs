@@ -72,7 +72,7 @@ async fn each_admin_route_needs_its_permission() {
             "{kind}: the plugin still serves"
         );
         let anonymous = host
-            .client
+            .anonymous
             .post(host.url("/api/admin/plugins/hello/disable"))
             .send()
             .await
@@ -152,7 +152,7 @@ async fn a_service_token_holds_its_own_grants_until_revoked() {
         assert!(!listed.to_string().contains(&token));
 
         let call = |method: Method, path: &str| {
-            host.client
+            host.anonymous
                 .request(method, host.url(path))
                 .bearer_auth(&token)
                 .send()
@@ -247,7 +247,7 @@ async fn pages_redirect_to_sign_in_without_an_open_redirect() {
     // The sign-in answer never hands back a `next` that leaves the host.
     for evil in ["//evil.example", "https://evil.example/", "/\\evil.example"] {
         let body: serde_json::Value = host
-            .client
+            .anonymous
             .post(host.url("/api/auth/login"))
             .json(&serde_json::json!({"login": "admin", "password": "dev-admin-password", "next": evil}))
             .send()

@@ -458,7 +458,7 @@ async fn an_upload_shows_each_install_step_live_then_the_new_version() {
         "goods disabled, its menu gone",
         "(() => { const r = document.querySelector(\"table.plugins tr[data-plugin='goods']\"); \
          return r && r.innerText.includes('disabled') && r.innerText.includes('Goods') \
-         && r.innerText.includes('goods.view') && !document.querySelector(\"nav a[data-menu='goods/goods']\"); })()",
+         && r.innerText.includes('goods.items.read') && !document.querySelector(\"nav a[data-menu='goods/goods']\"); })()",
     )
     .await;
     page.screenshot_full("plugins-disabled").await;

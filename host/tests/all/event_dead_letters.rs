@@ -178,7 +178,7 @@ async fn a_failing_subscriber_lands_in_dead_letters_and_a_replay_delivers_once()
 
         // Without credentials there is no dead-letter list.
         let anonymous = host
-            .client
+            .anonymous
             .get(host.url("/api/admin/events/dead-letters"))
             .send()
             .await

@@ -66,11 +66,10 @@ async fn publish(client: &reqwest::Client, host: &ServeProcess, topic: &str, pay
     );
 }
 
+/// A client acting as the bootstrap super-admin (plugin routes check the
+/// caller first).
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("client")
+    crate::support::client_with_token(Some(&crate::support::bootstrap_token()))
 }
 
 #[tokio::test]

@@ -18,7 +18,9 @@ fn probe_as(name: &str, version: &str, table_prefix: &str, depends: &[(&str, &st
             "table_prefix = \"probe_\"",
             &format!("table_prefix = \"{table_prefix}\""),
         )
-        .replace("version = \"0.1.0\"", &format!("version = \"{version}\""));
+        .replace("version = \"0.1.0\"", &format!("version = \"{version}\""))
+        // Permission codes live under the plugin's own name.
+        .replace("\"probe.use\"", &format!("\"{name}.use\""));
     manifest.push_str("\n[depends]\n");
     for (dep, range) in depends {
         manifest.push_str(&format!("{dep} = \"{range}\"\n"));

@@ -126,11 +126,8 @@ async fn secrets_never_appear_in_the_admin_list_nor_the_log() {
         ],
     )
     .await;
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client");
-    let token = plinth_host::config::Config::default().admin.token;
+    let token = crate::support::bootstrap_token();
+    let client = crate::support::client_with_token(Some(&token));
     let installed = client
         .post(host.url("/api/admin/plugins"))
         .bearer_auth(&token)

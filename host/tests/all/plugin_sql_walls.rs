@@ -502,7 +502,7 @@ async fn with_the_guard_off_migrations_touching_other_tables_are_refused_by_the_
             let file = format!("{stmt};\n");
             let extra: Vec<(String, &str)> = ["sqlite", "postgres", "mysql"]
                 .iter()
-                .map(|d| (format!("sql/{d}/0002_hostile.sql"), file.as_str()))
+                .map(|d| (format!("sql/{d}/0009_hostile.sql"), file.as_str()))
                 .collect();
             let extra: Vec<(&str, &str)> = extra.iter().map(|(p, c)| (p.as_str(), *c)).collect();
             let package = crate::support::derived_package("probe-0.1.0", "0.2.0", &extra);

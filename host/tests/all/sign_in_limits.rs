@@ -18,7 +18,7 @@ async fn lock_out_and_per_ip_limit_answer_alike_for_unknown_users() {
             let host = &host;
             async move {
                 let response = host
-                    .client
+                    .anonymous
                     .post(host.url("/api/auth/login"))
                     .json(&serde_json::json!({"login": login, "password": password}))
                     .send()

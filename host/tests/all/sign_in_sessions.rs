@@ -18,7 +18,7 @@ async fn the_seeded_admin_signs_in_and_out() {
 
         // The cookie is HttpOnly, SameSite=Lax, and not Secure in dev mode.
         let response = host
-            .client
+            .anonymous
             .post(host.url("/api/auth/login"))
             .json(&serde_json::json!({"login": "admin", "password": "dev-admin-password", "next": "//evil.example"}))
             .send()
@@ -97,7 +97,12 @@ async fn the_seeded_admin_signs_in_and_out() {
             assert_eq!(answer.status(), 401, "{kind}: a {what} session is refused");
         }
         assert_eq!(
-            host.get("/api/admin/plugins").await.status(),
+            host.anonymous
+                .get(host.url("/api/admin/plugins"))
+                .send()
+                .await
+                .expect("answer")
+                .status(),
             401,
             "{kind}: anonymous"
         );
@@ -279,7 +284,8 @@ async fn a_cross_site_state_change_is_refused() {
 }
 
 /// Needs the permission check before a plugin runs (perms' part of issue
-/// 10); without it `/p/hello/` is open and the first assertion fails.
+/// 10); without it hello's `/greeting` (behind `hello.greet`) is open and
+/// the first assertion fails.
 #[tokio::test]
 async fn a_plugin_route_refuses_anonymous_and_signed_out_callers() {
     for db in all_dbs().await {
@@ -289,13 +295,18 @@ async fn a_plugin_route_refuses_anonymous_and_signed_out_callers() {
             .expect("start");
         let kind = db.kind;
         assert_eq!(
-            host.get("/p/hello/").await.status(),
+            host.anonymous
+                .get(host.url("/p/hello/greeting"))
+                .send()
+                .await
+                .expect("answer")
+                .status(),
             401,
             "{kind}: anonymous"
         );
         let cookie = host.sign_in_admin().await;
         let served = host
-            .with_cookie(Method::GET, "/p/hello/", &cookie)
+            .with_cookie(Method::GET, "/p/hello/greeting", &cookie)
             .send()
             .await
             .expect("answer");
@@ -311,7 +322,7 @@ async fn a_plugin_route_refuses_anonymous_and_signed_out_callers() {
             .expect("logout");
         assert_eq!(out.status(), 204);
         let refused = host
-            .with_cookie(Method::GET, "/p/hello/", &cookie)
+            .with_cookie(Method::GET, "/p/hello/greeting", &cookie)
             .send()
             .await
             .expect("answer");

@@ -220,6 +220,11 @@ pub fn test_config(db: &TestDb, data_dir: &Path, plugins: &[(&str, &str)]) -> Co
     config.database.url = db.url.clone();
     config.database.schema_dir = repo_root().join("common-sql");
     config.server.bind = "127.0.0.1:0".parse().expect("addr");
+    // The pooling allocator reserves terabytes of address space per engine
+    // (one per host); one test process holding dozens of in-process hosts
+    // runs out of it. The tests of the real binary (`ServeProcess`) keep
+    // the production default, so pooling stays covered.
+    config.runtime.pooling = false;
     config.plugins = plugins
         .iter()
         .map(|(name, version)| PluginEntry {
@@ -709,7 +714,7 @@ impl TestHost {
     /// was set.
     pub async fn sign_in(&self, login: &str, password: &str) -> (u16, Option<String>) {
         let response = self
-            .client
+            .anonymous
             .post(self.url("/api/auth/login"))
             .json(&serde_json::json!({ "login": login, "password": password }))
             .send()
@@ -757,7 +762,7 @@ impl TestHost {
         path: &str,
         cookie: &str,
     ) -> reqwest::RequestBuilder {
-        self.client
+        self.anonymous
             .request(method, self.url(path))
             .header("cookie", cookie)
     }

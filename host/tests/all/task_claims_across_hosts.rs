@@ -96,6 +96,7 @@ async fn each_tick_runs_once(kind: DbKind) {
         .expect("runs");
     let executed: Value = client
         .get(b.url("/p/ticker/ticks"))
+        .bearer_auth(TOKEN)
         .send()
         .await
         .expect("ticks")

@@ -23,7 +23,10 @@ pub struct Background {
 impl Background {
     /// Starts the event relay, the scheduler and the drop-in watcher.
     pub async fn start(host: &Host) -> Self {
-        let scheduler = Scheduler::new(crate::config::resolve_host_id(&host.config.server.host_id));
+        let scheduler = Scheduler::new(
+            crate::config::resolve_host_id(&host.config.server.host_id),
+            host.events.clone(),
+        );
         scheduler.settle_orphans(&host.db).await;
         let tasks = vec![
             tokio::spawn(relay::run(host.clone())),

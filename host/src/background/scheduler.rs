@@ -28,6 +28,7 @@ use tokio::sync::Notify;
 use crate::Host;
 use crate::db::task_runs::{self, Outcome, Tick};
 use crate::db::{Db, DbError, Dialect};
+use crate::events::EventBus;
 use crate::registry::LoadedPlugin;
 use crate::runtime::{CallError, LoadedComponent, PlinthComponent};
 
@@ -72,6 +73,8 @@ struct InFlight {
 #[derive(Debug, Clone)]
 pub struct Scheduler {
     host_id: Arc<str>,
+    /// Where a failed run is announced (`plinth.task.failed`).
+    events: EventBus,
     /// Per task, the running tick and at most one queued behind it.
     in_flight: Arc<Mutex<HashMap<TaskKey, Vec<InFlight>>>>,
 }
@@ -114,9 +117,10 @@ impl Job {
 
 impl Scheduler {
     /// A scheduler stamping `host_id` on the runs it claims.
-    pub fn new(host_id: impl Into<String>) -> Self {
+    pub fn new(host_id: impl Into<String>, events: EventBus) -> Self {
         Self {
             host_id: Arc::from(host_id.into()),
+            events,
             in_flight: Arc::default(),
         }
     }
@@ -416,6 +420,17 @@ impl Scheduler {
         }
         if let Err(e) = task_runs::finish(db, &job.tick, outcome, message).await {
             tracing::error!(%plugin, %task, error = %e, "cannot record a task run");
+        }
+        if matches!(outcome, Outcome::Failed | Outcome::TimedOut) {
+            let payload = serde_json::json!({
+                "plugin": plugin,
+                "version": job.version,
+                "task": task,
+                "scheduled_at": job.tick.scheduled_at,
+                "outcome": outcome.as_str(),
+                "message": message.unwrap_or(""),
+            });
+            crate::events::publish_host_event(&self.events, "plinth.task.failed", &payload).await;
         }
     }
 

@@ -140,3 +140,36 @@ async fn settings_and_kv_are_the_plugins_own() {
     );
     host.stop().await;
 }
+
+/// A failed run is announced on the bus as `plinth.task.failed`, so a
+/// plugin (here `notify`) can react to it.
+#[tokio::test]
+async fn a_failed_task_is_announced_to_subscribers() {
+    let db = TestDb::create(DbKind::Sqlite).await.expect("sqlite");
+    let data = tempfile::tempdir().expect("temp dir");
+    let host = TestHost::start(test_config(
+        &db,
+        data.path(),
+        &[("probe", "0.1.0"), ("notify", "0.1.0")],
+    ))
+    .await
+    .expect("host starts");
+
+    assert!(run_task(&host, "probe", "fail").await);
+    let announced = crate::support::eventually(
+        "notify records plinth.task.failed",
+        Duration::from_secs(15),
+        || async {
+            let response = host.get("/p/notify/api/notifications").await;
+            let ok = response.status() == 200;
+            let text = response.text().await.unwrap_or_default();
+            (ok && text.contains("plinth.task.failed")).then_some(text)
+        },
+    )
+    .await;
+    assert!(
+        announced.contains("probe") && announced.contains("failed as asked"),
+        "the announcement names the plugin and the error: {announced}"
+    );
+    host.stop().await;
+}

@@ -11,6 +11,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use plinth_package::{Access, RouteTable};
+
 /// How the caller proved who they are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallerKind {
@@ -84,6 +86,40 @@ impl PermissionSet {
         let mut codes: Vec<&str> = self.codes.iter().map(String::as_str).collect();
         codes.sort_unstable();
         codes
+    }
+}
+
+/// Whether a caller may reach a plugin route: the one decision behind the
+/// check of an HTTP request and of a call from another plugin.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RouteVerdict<'a> {
+    Allowed,
+    /// The route needs someone signed in, and there is no caller.
+    NoCaller,
+    /// The caller lacks this code.
+    Lacks(&'a str),
+    /// No declared route covers it, and the caller is not a super-admin.
+    Undeclared,
+}
+
+/// Judges `method path` (below the plugin's mount point) against the
+/// plugin's compiled routes for `caller`. A super-admin passes routes the
+/// plugin does not declare; everyone else is refused them.
+pub fn judge_route<'a>(
+    routes: &'a RouteTable,
+    method: &str,
+    path: &str,
+    caller: Option<&Caller>,
+) -> RouteVerdict<'a> {
+    match (routes.access(method, path), caller) {
+        (Access::Public, _) => RouteVerdict::Allowed,
+        (Access::Requires(code), Some(caller)) if caller.has(code) => RouteVerdict::Allowed,
+        (Access::Undeclared, Some(caller)) if caller.permissions.is_super_admin() => {
+            RouteVerdict::Allowed
+        }
+        (_, None) => RouteVerdict::NoCaller,
+        (Access::Requires(code), Some(_)) => RouteVerdict::Lacks(code),
+        (Access::Undeclared, Some(_)) => RouteVerdict::Undeclared,
     }
 }
 

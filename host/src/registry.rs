@@ -12,9 +12,10 @@ use arc_swap::ArcSwap;
 use plinth_package::RouteTable;
 use plinth_package::manifest::Manifest;
 
+use crate::caller::{Caller, RouteVerdict, judge_route};
 use crate::runtime::LoadedComponent;
 use crate::runtime::PlinthComponent;
-use crate::runtime::plugin_calls::PluginDirectory;
+use crate::runtime::plugin_calls::{CallRefused, PluginDirectory};
 
 /// One serving plugin version.
 #[derive(Debug)]
@@ -41,6 +42,43 @@ impl PluginDirectory for PluginRegistry {
             LoadedComponent::Plinth(component) => Some(component.clone()),
             LoadedComponent::WasiHttp(_) => None,
         }
+    }
+
+    fn refuses(
+        &self,
+        name: &str,
+        method: &str,
+        path: &str,
+        caller: Option<&Caller>,
+    ) -> Option<CallRefused> {
+        let plugin = self.by_name(name)?;
+        let (status, code, message) = match judge_route(&plugin.routes, method, path, caller) {
+            RouteVerdict::Allowed => return None,
+            RouteVerdict::NoCaller => (
+                401,
+                "unauthenticated",
+                format!(
+                    "plugin {name}'s {method} {path} needs a signed-in user; this call carries none"
+                ),
+            ),
+            RouteVerdict::Lacks(code) => (
+                403,
+                "forbidden",
+                format!(
+                    "plugin {name}'s {method} {path} needs the permission {code:?}, which the user does not hold"
+                ),
+            ),
+            RouteVerdict::Undeclared => (
+                403,
+                "route_not_declared",
+                format!("plugin {name} declares no route for {method} {path}, so it is refused"),
+            ),
+        };
+        Some(CallRefused {
+            status,
+            code,
+            message,
+        })
     }
 }
 

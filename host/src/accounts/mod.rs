@@ -39,6 +39,10 @@ pub const HOST_PERMISSIONS: &[(&str, &str)] = &[
     ),
     ("tokens.manage", "Create and revoke service tokens"),
     ("audit.view", "Read the audit log"),
+    ("tasks.view", "List plugin tasks and their runs"),
+    ("tasks.manage", "Run, pause and resume plugin tasks"),
+    ("events.view", "List undeliverable events (dead letters)"),
+    ("events.manage", "Replay and discard dead letters"),
 ];
 
 /// Whether `code` is one of the host's own permission codes.

@@ -334,8 +334,9 @@ pub async fn role_grants(
     ))
 }
 
-/// Grants a host code (`plugins.install`, …) to a role. Plugin codes are
-/// granted by the plugin's declared defaults on install.
+/// Grants a host code (`plugins.install`, …) or a code a serving plugin
+/// declares (a permission or a button) to a role. A plugin's declared
+/// defaults are granted on install besides.
 pub async fn grant(
     State(state): State<AppState>,
     Path((name, permission)): Path<(String, String)>,
@@ -348,18 +349,34 @@ pub async fn grant(
             "the super-admin role holds every permission already",
         ));
     }
-    if !accounts::is_host_permission(&permission) {
-        return Err(ApiError::bad_request(format!(
-            "{permission:?} is not a host permission (known: {})",
-            accounts::HOST_PERMISSIONS
-                .iter()
-                .map(|(c, _)| *c)
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
-    }
     let host = state.host()?;
-    store::grant(&host.db, &name, &permission, "")
+    // A host code, or a permission or button code a serving plugin
+    // declares: the grant records which plugin, so the plugin's upgrade or
+    // removal drops it with the code.
+    let declared_by = host
+        .registry
+        .all()
+        .into_iter()
+        .find(|p| {
+            p.manifest.permissions.iter().any(|d| d.code == permission)
+                || p.manifest.buttons.iter().any(|b| b.code == permission)
+        })
+        .map(|p| p.name().to_owned());
+    let plugin = match (accounts::is_host_permission(&permission), declared_by) {
+        (true, _) => String::new(),
+        (false, Some(plugin)) => plugin,
+        (false, None) => {
+            return Err(ApiError::bad_request(format!(
+                "{permission:?} is neither a host permission (known: {}) nor a code a serving plugin declares",
+                accounts::HOST_PERMISSIONS
+                    .iter()
+                    .map(|(c, _)| *c)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    };
+    store::grant(&host.db, &name, &permission, &plugin)
         .await
         .map_err(db_error)?;
     host.grants.bump();

@@ -14,10 +14,10 @@ use std::sync::Arc;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use plinth_package::{Access, RouteTable};
+use plinth_package::RouteTable;
 
 use super::ApiError;
-use crate::caller::Caller;
+use crate::caller::{Caller, RouteVerdict, judge_route};
 
 /// Why a request was refused before the plugin ran.
 #[derive(Debug)]
@@ -51,17 +51,10 @@ pub fn check(
     plugin: &str,
 ) -> Result<Option<Arc<Caller>>, Refusal> {
     let caller = parts.extensions.get::<Arc<Caller>>();
-    let needed = routes.access(parts.method.as_str(), path);
-    let code = match (needed, caller) {
-        (Access::Public, _) => return Ok(caller.cloned()),
-        (Access::Requires(code), Some(caller)) if caller.has(code) => {
-            return Ok(Some(caller.clone()));
-        }
-        (Access::Undeclared, Some(caller)) if caller.permissions.is_super_admin() => {
-            return Ok(Some(caller.clone()));
-        }
-        (Access::Requires(code), _) => Some(code),
-        (Access::Undeclared, _) => None,
+    let code = match judge_route(routes, parts.method.as_str(), path, caller.map(|c| &**c)) {
+        RouteVerdict::Allowed => return Ok(caller.cloned()),
+        RouteVerdict::Lacks(code) => Some(code),
+        RouteVerdict::NoCaller | RouteVerdict::Undeclared => None,
     };
     if caller.is_none() {
         if matches!(parts.method.as_str(), "GET" | "HEAD") && is_page_navigation(&parts.headers) {

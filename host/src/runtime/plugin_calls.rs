@@ -4,7 +4,10 @@
 //!
 //! A call is allowed only when the caller's manifest `depends` on the
 //! callee (checked here, on every call, against the identity the caller was
-//! loaded with). It carries the original user: the callee's [`CallState`]
+//! loaded with), and only when the callee's own `[[routes]]` let the
+//! original user through, the same judgement as over HTTP
+//! ([`crate::caller::judge_route`]); a refusal comes back as the 401 or 403
+//! answer the callee's route would have given. It carries the original user: the callee's [`CallState`]
 //! gets the same `caller` as the request that started the chain, never a
 //! wider one, and the host sets `x-plinth-calling-plugin` on the callee's
 //! request so it knows which plugin asked. Chains are cut at
@@ -25,6 +28,7 @@ use super::bindings::PluginState;
 use super::bindings::plinth::plugin::plugins::Host;
 use super::bindings::plinth::plugin::types::{Header, Request, Response};
 use super::{CallContext, PlinthComponent};
+use crate::caller::Caller;
 
 /// The longest chain of plugins one request may pass through.
 pub const MAX_CALL_DEPTH: usize = 4;
@@ -37,6 +41,41 @@ pub trait PluginDirectory: Send + Sync + std::fmt::Debug {
     /// Plugin `name`'s handler when it is serving and built for the plinth
     /// world.
     fn handler(&self, name: &str) -> Option<Arc<PlinthComponent>>;
+
+    /// Why plugin `name` refuses `method path` (below its mount point) for
+    /// `caller` before it runs, or `None` when it lets the call through.
+    fn refuses(
+        &self,
+        name: &str,
+        method: &str,
+        path: &str,
+        caller: Option<&Caller>,
+    ) -> Option<CallRefused>;
+}
+
+/// A call the callee's route check refused: what it answers over HTTP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRefused {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl CallRefused {
+    /// The callee's answer, shaped like the host's JSON errors.
+    fn into_response(self, request_id: &str) -> Response {
+        let body = serde_json::json!({
+            "error": { "code": self.code, "message": self.message, "request_id": request_id }
+        });
+        Response {
+            status: self.status,
+            headers: vec![Header {
+                name: "content-type".into(),
+                value: "application/json".into(),
+            }],
+            body: body.to_string().into_bytes(),
+        }
+    }
 }
 
 type Answer = Pin<Box<dyn Future<Output = Result<Response, String>> + Send>>;
@@ -60,8 +99,14 @@ impl Host for PluginState {
         let callee = self.services.plugins.handler(&name).ok_or_else(|| {
             format!("plugin {name} is not serving (disabled, removed or not a plinth-world plugin)")
         })?;
-        // The callee's permission check (the same one the HTTP route runs
-        // before a plugin is called) plugs in here, with `self.call.caller`.
+        if let Some(refused) = self.services.plugins.refuses(
+            &name,
+            &request.method,
+            &request.path,
+            self.call.caller.as_deref(),
+        ) {
+            return Ok(refused.into_response(&self.call.request_id));
+        }
         let context = CallContext {
             caller: self.call.caller.clone(),
             chain,

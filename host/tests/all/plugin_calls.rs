@@ -120,5 +120,36 @@ async fn a_plugin_calls_only_what_it_depends_on_and_loops_are_cut() {
     // The chain is cut before probe runs again; a plain call still works.
     let (status, body) = call(&host, "probe", "probe-two", "/ok").await;
     assert_eq!((status, body.as_str()), (200, "ok"));
+
+    // The callee's own routes judge the original user: someone who may use
+    // probe-two but not probe is refused probe's route through the call,
+    // with the answer probe's route gives over HTTP; granted, it passes.
+    let (status, body) = admin.post_json("/roles", json!({"name": "callers"})).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = admin.put("/roles/callers/grants/probe-two.use").await;
+    assert!((200..300).contains(&status), "{body}");
+    let cookie = host
+        .user_with_roles("carol", "carol-calls-probe", &["callers"])
+        .await;
+    let through_probe_two = |cookie: String| {
+        let request = host
+            .with_cookie(reqwest::Method::GET, "/p/probe-two/call", &cookie)
+            .query(&[("plugin", "probe"), ("path", "/ok")]);
+        async move {
+            let answer = request.send().await.expect("answered");
+            let status = answer.status().as_u16();
+            (status, answer.text().await.unwrap_or_default())
+        }
+    };
+    let (status, body) = through_probe_two(cookie.clone()).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("probe.use"),
+        "names the code probe needs: {body}"
+    );
+    let (status, body) = admin.put("/roles/callers/grants/probe.use").await;
+    assert!((200..300).contains(&status), "{body}");
+    let (status, body) = through_probe_two(cookie).await;
+    assert_eq!((status, body.as_str()), (200, "ok"));
     host.stop().await;
 }

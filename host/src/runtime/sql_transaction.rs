@@ -29,6 +29,21 @@ fn failed(e: sqlx::Error) -> SqlError {
     SqlError::Failed(format!("the transaction did not end cleanly: {e}"))
 }
 
+impl PluginState {
+    /// Ends the savepoint a `begin` inside an event delivery opened.
+    async fn end_savepoint(&mut self, how: Savepoint) -> Result<(), SqlError> {
+        self.call.savepoint_open = false;
+        let tx = self
+            .call
+            .install_tx
+            .as_mut()
+            .ok_or_else(|| invalid("no transaction is open"))?;
+        plugin_sql::savepoint(tx, how)
+            .await
+            .map_err(from_plugin_sql)
+    }
+}
+
 impl Host for PluginState {
     async fn begin(&mut self) -> Result<(), SqlError> {
         if self.call.plugin_tx.is_some() || self.call.savepoint_open {
@@ -68,15 +83,7 @@ impl Host for PluginState {
 
     async fn commit(&mut self) -> Result<(), SqlError> {
         if self.call.savepoint_open {
-            self.call.savepoint_open = false;
-            let tx = self
-                .call
-                .install_tx
-                .as_mut()
-                .ok_or_else(|| invalid("no transaction is open"))?;
-            return plugin_sql::savepoint(tx, Savepoint::Release)
-                .await
-                .map_err(from_plugin_sql);
+            return self.end_savepoint(Savepoint::Release).await;
         }
         let own = self
             .call
@@ -92,15 +99,7 @@ impl Host for PluginState {
 
     async fn rollback(&mut self) -> Result<(), SqlError> {
         if self.call.savepoint_open {
-            self.call.savepoint_open = false;
-            let tx = self
-                .call
-                .install_tx
-                .as_mut()
-                .ok_or_else(|| invalid("no transaction is open"))?;
-            return plugin_sql::savepoint(tx, Savepoint::RollBack)
-                .await
-                .map_err(from_plugin_sql);
+            return self.end_savepoint(Savepoint::RollBack).await;
         }
         let own = self
             .call

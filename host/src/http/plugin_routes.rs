@@ -53,12 +53,11 @@ async fn dispatch(state: &AppState, request: Request) -> Result<Response, Refusa
         .get::<RequestId>()
         .cloned()
         .unwrap_or_else(RequestId::generate);
-    if let Some(refused) = state.route_limits().check(
-        plugin.name(),
-        &plugin.manifest.limits,
-        &parts,
-        &format!("/{rest}"),
-    ) {
+    if let Some(refused) =
+        state
+            .route_limits()
+            .check(plugin.name(), &plugin.manifest.limits, &parts, plugin_path)
+    {
         return Ok(refused);
     }
     // A declared upload is streamed into a file; the plugin gets its name.

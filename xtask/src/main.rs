@@ -11,6 +11,7 @@ mod bench_events;
 mod build_plugins;
 mod demo;
 mod fanout;
+mod hang_watch;
 mod openapi_check;
 mod test_cmd;
 mod util;

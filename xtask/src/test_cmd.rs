@@ -6,11 +6,13 @@
 //! tests create their own databases on the PostgreSQL and MariaDB servers
 //! when they answer (set `PLINTH_TEST_POSTGRES_URL` / `PLINTH_TEST_MYSQL_URL`
 //! to point elsewhere); without them they run on SQLite alone and say so,
-//! except under `CI`, where a missing server is a failure.
+//! except under `CI`, where a missing server is a failure. A test that
+//! hangs is stopped and named (see [`crate::hang_watch`]).
 
 use anyhow::{Result, bail};
 
 use crate::build_plugins;
+use crate::hang_watch;
 use crate::util::{cargo, workspace_root};
 
 pub fn run(args: &[String]) -> Result<()> {
@@ -29,7 +31,7 @@ pub fn run(args: &[String]) -> Result<()> {
         command.args(["--exclude", plugin]);
     }
     command.args(args);
-    let status = command.status()?;
+    let status = hang_watch::run_watched(command)?;
     if !status.success() {
         bail!("tests failed ({status})");
     }

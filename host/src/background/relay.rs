@@ -35,9 +35,18 @@ const FAN_OUT_BATCH: i64 = 256;
 /// Pending deliveries a worker looks at per round.
 const WORKER_BATCH: i64 = 64;
 
+/// A subscriber's delivery loop. Dropping it stops the loop, so stopping
+/// the relay (an aborted `run`) never leaves workers delivering with a
+/// closed host behind them.
 struct Worker {
     wake: Arc<Notify>,
     task: JoinHandle<()>,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// Runs until aborted.
@@ -69,13 +78,7 @@ pub async fn run(host: Host) {
             .filter(|p| !p.manifest.events.subscribe.is_empty())
             .map(|p| p.name().to_owned())
             .collect();
-        workers.retain(|name, worker| {
-            let keep = serving.contains(name) && !worker.task.is_finished();
-            if !keep {
-                worker.task.abort();
-            }
-            keep
-        });
+        workers.retain(|name, worker| serving.contains(name) && !worker.task.is_finished());
         for name in serving {
             let worker = workers.entry(name.clone()).or_insert_with(|| {
                 let wake = Arc::new(Notify::new());

@@ -35,6 +35,9 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
+/// How long [`Db::close`] waits for connections still in use.
+const CLOSE_WAIT: Duration = Duration::from_secs(10);
+
 /// The SQL dialect of the host database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Dialect {
@@ -214,9 +217,26 @@ impl Db {
         Ok(())
     }
 
+    /// Closes every pool; see [`close_pool`].
     pub async fn close(&self) {
         self.plugin_sql.close().await;
-        self.pool.close().await;
+        close_pool(&self.pool, "host").await;
+    }
+}
+
+/// Closes `pool`, waiting a bounded time for connections in use: sqlx's
+/// `close` waits for each to come back, and neither shutdown nor a
+/// plugin's removal may hang on one that a cancelled call never returns.
+pub(crate) async fn close_pool(pool: &AnyPool, whose: &str) {
+    if tokio::time::timeout(CLOSE_WAIT, pool.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            pool = whose,
+            "database: connections still in use after {} s; closed without waiting for them",
+            CLOSE_WAIT.as_secs()
+        );
     }
 }
 

@@ -246,7 +246,7 @@ impl PluginSqlShared {
             pools.remove(plugin)
         };
         if let Some(pool) = pool {
-            pool.close().await;
+            super::close_pool(&pool, plugin).await;
         }
     }
 
@@ -280,15 +280,15 @@ impl PluginSqlShared {
 
     /// Closes every plugin's own pool.
     pub(super) async fn close(&self) {
-        let pools: Vec<sqlx::AnyPool> = {
+        let pools: Vec<(String, sqlx::AnyPool)> = {
             let mut pools = match self.plugin_pools.lock() {
                 Ok(p) => p,
                 Err(poisoned) => poisoned.into_inner(),
             };
-            pools.drain().map(|(_, p)| p).collect()
+            pools.drain().collect()
         };
-        for pool in pools {
-            pool.close().await;
+        for (plugin, pool) in pools {
+            super::close_pool(&pool, &plugin).await;
         }
     }
 

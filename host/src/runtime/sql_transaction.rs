@@ -111,10 +111,33 @@ impl Host for PluginState {
     }
 }
 
+/// How long ending what a call left open may take before its connection
+/// is dropped instead (sqlx then rolls it back or closes it).
+const END_WAIT: Duration = Duration::from_secs(10);
+
 /// Ends what the call left open, before its store is reused: the plugin's
 /// transaction is rolled back, a savepoint in the host's transaction rolled
 /// back to, and a statement given up on leaves the plugin's scope first.
+/// Bounded: a database that does not answer costs the connection (and the
+/// host's transaction, which then fails), never a call hung for good
+/// holding its instance permit.
 pub(super) async fn end_of_call(state: &mut PluginState) {
+    if tokio::time::timeout(END_WAIT, end_open_work(state))
+        .await
+        .is_err()
+    {
+        tracing::warn!(plugin = %state.identity.name, "ending the call's transaction took over {} s; its connection was dropped", END_WAIT.as_secs());
+        // The host's transaction may still hold the plugin's half-undone
+        // part: it is dropped too, so nothing of the call commits.
+        state.call.install_tx = None;
+        state.call.install_scope = None;
+        state.call.plugin_tx = None;
+        state.call.savepoint_open = false;
+        state.call.published_in_tx = false;
+    }
+}
+
+async fn end_open_work(state: &mut PluginState) {
     let db = state.services.db.clone();
     let call = &mut state.call;
     if let (Some(own), Some(entered)) = (call.plugin_tx.as_mut(), call.install_scope.take()) {

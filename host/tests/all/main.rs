@@ -19,6 +19,7 @@ mod event_dead_letters;
 mod event_outbox;
 mod goods_api;
 mod goods_stock_summary;
+mod grantable_codes;
 mod host_api_compat;
 mod host_schema;
 mod hostile_packages;

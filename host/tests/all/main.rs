@@ -8,6 +8,7 @@ mod vendor_standin;
 
 mod admin_api_permissions;
 mod admin_web;
+mod admin_web_users;
 mod agent_hostile_vendor;
 mod agent_verification;
 mod audit_log;

@@ -127,6 +127,19 @@ async fn a_user_made_in_the_pages_signs_in_with_its_role_and_is_shut_out_when_re
 
     // A user made in the users page, then given the role from its row.
     open(&admin, "#/users", "#new-user-form").await;
+    // A refusal shows beside the form with the host's message and its
+    // request id.
+    admin.fill("#new-login", LOGIN).await;
+    admin.fill("#new-password", "Some-password-1").await;
+    admin.click("#create-user").await;
+    let refusal = admin.text("#new-user-error .alert").await;
+    assert!(
+        refusal.contains("is taken") && refusal.contains("request id"),
+        "{refusal}"
+    );
+    admin
+        .eval("document.querySelector('#new-user-form').reset()")
+        .await;
     admin.fill("#new-login", "sam").await;
     admin.fill("#new-display", "Sam Stock").await;
     admin.fill("#new-password", "Sam-password-1").await;

@@ -53,7 +53,17 @@ export async function request(method, path, { body, json, headers } = {}) {
   } catch (e) {
     throw new ApiError(0, "network", `The host did not answer (${e.message}). Check that it is running.`, null);
   }
-  if (!response.ok) throw await errorFrom(response);
+  if (!response.ok) {
+    const error = await errorFrom(response);
+    // The session ended under the page (signed out everywhere, disabled,
+    // expired): sign in again and come back here, rather than show every
+    // control's error.
+    if (error.status === 401 && error.code === "unauthorized") {
+      location.assign(signInUrl());
+      return new Promise(() => {}); // the page is going away
+    }
+    throw error;
+  }
   if (response.status === 204) return null;
   const type = response.headers.get("content-type") || "";
   return type.includes("json") ? response.json() : response.text();
@@ -61,6 +71,8 @@ export async function request(method, path, { body, json, headers } = {}) {
 
 export const get = (path) => request("GET", path);
 export const post = (path, json) => request("POST", path, { json });
+export const put = (path, json) => request("PUT", path, { json });
+export const patch = (path, json) => request("PATCH", path, { json });
 export const del = (path) => request("DELETE", path);
 
 // Uploads `file` with upload progress (fetch cannot report it; XHR can).

@@ -14,6 +14,10 @@ export const NEEDS = {
   remove: "plugins.remove",
   viewAgent: "agent.view",
   reconnectAgent: "agent.manage",
+  manageUsers: "users.manage",
+  manageRoles: "roles.manage",
+  manageTokens: "tokens.manage",
+  viewAudit: "audit.view",
 };
 
 export class Session {

@@ -2,10 +2,10 @@
 // tree merged from every enabled plugin's menus and filtered by the user's
 // permissions, and the page area. Routes live in the URL's hash so every
 // view is bookmarkable and survives a reload: `#/p/<plugin>/…` shows that
-// plugin page in a same-origin frame, `#/plugins` and `#/agent` are the
-// host's own pages.
+// plugin page in a same-origin frame, the routes of `HOST_PAGES`
+// (`#/plugins`, `#/users`, …) are the host's own pages.
 
-import { get } from "./api.js";
+import { get, signInUrl } from "./api.js";
 import { menuTree } from "./menus.js";
 import { live, connectLive } from "./live.js";
 import { NEEDS, currentSession, signOut } from "./session.js";
@@ -13,6 +13,10 @@ import { badge, errorBox, h, pending } from "./ui.js";
 import { overviewPage } from "./pages/overview.js";
 import { pluginsPage } from "./pages/plugins.js";
 import { agentPage } from "./pages/agent.js";
+import { usersPage } from "./pages/users.js";
+import { rolesPage } from "./pages/roles.js";
+import { tokensPage } from "./pages/tokens.js";
+import { auditPage } from "./pages/audit.js";
 
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
@@ -24,6 +28,10 @@ const HOST_PAGES = [
   { route: "/", title: "Overview", page: overviewPage },
   { route: "/plugins", title: "Plugins", page: pluginsPage, needs: NEEDS.viewPlugins },
   { route: "/agent", title: "Upgrade agent", page: agentPage, needs: NEEDS.viewAgent },
+  { route: "/users", title: "Users", page: usersPage, needs: NEEDS.manageUsers },
+  { route: "/roles", title: "Roles", page: rolesPage, needs: NEEDS.manageRoles },
+  { route: "/tokens", title: "Service tokens", page: tokensPage, needs: NEEDS.manageTokens },
+  { route: "/audit", title: "Audit log", page: auditPage, needs: NEEDS.viewAudit },
 ];
 
 function route() {
@@ -77,6 +85,9 @@ function pluginFrame(path) {
     frame.addEventListener("load", () => {
       let inner;
       try { inner = frame.contentWindow.location; } catch { return; }
+      // The session ended and the host sent the frame to sign in: sign in
+      // in the whole window, coming back to this plugin page.
+      if (inner.pathname === "/login.html") { location.assign(signInUrl()); return; }
       const now = inner.pathname + inner.search;
       if (now.startsWith("/p/") && route() !== now) history.replaceState(null, "", `#${now}`);
       markActive();

@@ -719,6 +719,32 @@ pub async fn insert_audit(db: &Db, entry: &AuditEntry) -> Result<(), DbError> {
     Ok(())
 }
 
+/// When each login last signed in, from the audit log's successful
+/// `auth.sign_in` records (the sessions table forgets a sign-in at
+/// sign-out); only `login`'s when given.
+pub async fn last_sign_ins(
+    db: &Db,
+    login: Option<&str>,
+) -> Result<std::collections::HashMap<String, i64>, DbError> {
+    let mut sql = String::from(
+        "SELECT actor, MAX(at) AS last_at FROM plinth_audit \
+         WHERE action = 'auth.sign_in' AND outcome = 'ok'",
+    );
+    if login.is_some() {
+        sql.push_str(" AND actor = ?");
+    }
+    sql.push_str(" GROUP BY actor");
+    let sql = host_sql(db.dialect(), &sql);
+    let mut query = sqlx::query(&sql);
+    if let Some(login) = login {
+        query = query.bind(login.to_owned());
+    }
+    let rows = query.fetch_all(db.pool()).await?;
+    rows.iter()
+        .map(|r| Ok((text(r, "actor")?, r.try_get("last_at")?)))
+        .collect()
+}
+
 /// Filters of an audit listing; newest first, `before` an id for paging.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {

@@ -1,4 +1,5 @@
-//! `/api/admin/users|roles|tokens|audit`: managing who may do what. Every
+//! `/api/admin/users|roles|permissions|tokens|audit`: managing who may do
+//! what. Every
 //! change bumps the grants generation, so cached callers are rebuilt on
 //! their next request (a disabled user or a revoked token is refused at
 //! once). The gate in `admin.rs` checks the permission and audits the call.
@@ -9,11 +10,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
 use super::auth::db_error;
 use super::{ApiError, AppState};
 use crate::accounts::{self, SUPER_ADMIN_ROLE, new_secret, password, secret_hash};
 use crate::db::accounts as store;
 use crate::db::accounts::{AuditEntry, AuditFilter, RoleGrant, RoleRow, ServiceTokenRow, UserRow};
+use crate::registry::LoadedPlugin;
 
 /// A user as the admin API shows it (never the password hash).
 #[derive(Debug, Serialize)]
@@ -26,6 +30,8 @@ pub struct UserView {
     roles: Vec<String>,
     created_at: i64,
     updated_at: i64,
+    /// The last successful sign-in (ms), 0 when never.
+    last_sign_in_at: i64,
 }
 
 fn json_body<T>(body: Result<Json<T>, JsonRejection>, shape: &str) -> Result<T, ApiError> {
@@ -39,6 +45,21 @@ fn json_body<T>(body: Result<Json<T>, JsonRejection>, shape: &str) -> Result<T, 
 
 async fn view(state: &AppState, user: UserRow) -> Result<UserView, ApiError> {
     let host = state.host()?;
+    let last = store::last_sign_ins(&host.db, Some(&user.login))
+        .await
+        .map_err(db_error)?;
+    view_with(state, user, &last).await
+}
+
+/// A user's view given the last sign-ins already read (one query for a
+/// whole listing).
+async fn view_with(
+    state: &AppState,
+    user: UserRow,
+    last_sign_ins: &std::collections::HashMap<String, i64>,
+) -> Result<UserView, ApiError> {
+    let host = state.host()?;
+    let last_sign_in_at = last_sign_ins.get(&user.login).copied().unwrap_or(0);
     let roles = store::user_roles(&host.db, user.id)
         .await
         .map_err(db_error)?;
@@ -51,6 +72,7 @@ async fn view(state: &AppState, user: UserRow) -> Result<UserView, ApiError> {
         roles,
         created_at: user.created_at,
         updated_at: user.updated_at,
+        last_sign_in_at,
     })
 }
 
@@ -88,9 +110,12 @@ fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
 
 pub async fn list_users(State(state): State<AppState>) -> Result<Json<Vec<UserView>>, ApiError> {
     let host = state.host()?;
+    let last = store::last_sign_ins(&host.db, None)
+        .await
+        .map_err(db_error)?;
     let mut out = Vec::new();
     for user in store::users(&host.db).await.map_err(db_error)? {
-        out.push(view(&state, user).await?);
+        out.push(view_with(&state, user, &last).await?);
     }
     Ok(Json(out))
 }
@@ -353,15 +378,7 @@ pub async fn grant(
     // A host code, or a permission or button code a serving plugin
     // declares: the grant records which plugin, so the plugin's upgrade or
     // removal drops it with the code.
-    let declared_by = host
-        .registry
-        .all()
-        .into_iter()
-        .find(|p| {
-            p.manifest.permissions.iter().any(|d| d.code == permission)
-                || p.manifest.buttons.iter().any(|b| b.code == permission)
-        })
-        .map(|p| p.name().to_owned());
+    let declared_by = declaring_plugin(&host.registry.all(), &permission);
     let plugin = match (accounts::is_host_permission(&permission), declared_by) {
         (true, _) => String::new(),
         (false, Some(plugin)) => plugin,
@@ -385,6 +402,105 @@ pub async fn grant(
             .await
             .map_err(db_error)?,
     ))
+}
+
+/// The serving plugin among `plugins` that declares `code` as a
+/// permission or a button: what [`grant`] accepts and [`permissions`]
+/// lists, from the same manifests.
+fn declaring_plugin(plugins: &[Arc<LoadedPlugin>], code: &str) -> Option<String> {
+    plugins
+        .iter()
+        .find(|p| {
+            p.manifest.permissions.iter().any(|d| d.code == code)
+                || p.manifest.buttons.iter().any(|b| b.code == code)
+        })
+        .map(|p| p.name().to_owned())
+}
+
+/// A grantable code with what it is for.
+#[derive(Debug, Serialize)]
+pub struct CodeView {
+    code: String,
+    title: String,
+}
+
+/// A plugin's API permission with the routes that need it.
+#[derive(Debug, Serialize)]
+pub struct ApiPermissionView {
+    code: String,
+    title: String,
+    /// `METHOD /path` below the plugin's mount point.
+    routes: Vec<String>,
+}
+
+/// What one serving plugin declares, for the roles page's tree: its
+/// menus, the buttons on them and its API permissions.
+#[derive(Debug, Serialize)]
+pub struct PluginCodes {
+    plugin: String,
+    version: String,
+    menus: Vec<plinth_package::manifest::Menu>,
+    buttons: Vec<plinth_package::access::Button>,
+    permissions: Vec<ApiPermissionView>,
+}
+
+/// Every code a role can be granted: the host's own and those each
+/// serving plugin declares.
+#[derive(Debug, Serialize)]
+pub struct GrantableCodes {
+    /// The built-in role that holds every code without grants.
+    super_admin_role: &'static str,
+    host: Vec<CodeView>,
+    plugins: Vec<PluginCodes>,
+}
+
+/// `GET /api/admin/permissions`: the codes [`grant`] accepts, built from
+/// [`accounts::HOST_PERMISSIONS`] and the serving plugins' manifests, so
+/// the admin web holds no copy of the list.
+pub async fn permissions(State(state): State<AppState>) -> Result<Json<GrantableCodes>, ApiError> {
+    let host = state.host()?;
+    let mut plugins: Vec<PluginCodes> = host
+        .registry
+        .all()
+        .iter()
+        .map(|p| {
+            let m = &p.manifest;
+            let mut menus = m.menus.clone();
+            menus.sort_by(|a, b| a.order.cmp(&b.order).then_with(|| a.id.cmp(&b.id)));
+            PluginCodes {
+                plugin: p.name().to_owned(),
+                version: p.version(),
+                menus,
+                buttons: m.buttons.clone(),
+                permissions: m
+                    .permissions
+                    .iter()
+                    .map(|d| ApiPermissionView {
+                        code: d.code.clone(),
+                        title: d.title.clone(),
+                        routes: m
+                            .routes
+                            .iter()
+                            .filter(|r| r.permission.as_deref() == Some(d.code.as_str()))
+                            .map(|r| format!("{} {}", r.method, r.path))
+                            .collect(),
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    plugins.sort_by(|a, b| a.plugin.cmp(&b.plugin));
+    Ok(Json(GrantableCodes {
+        super_admin_role: SUPER_ADMIN_ROLE,
+        host: accounts::HOST_PERMISSIONS
+            .iter()
+            .map(|(code, title)| CodeView {
+                code: (*code).to_owned(),
+                title: (*title).to_owned(),
+            })
+            .collect(),
+        plugins,
+    }))
 }
 
 pub async fn revoke(

@@ -40,7 +40,7 @@ pub fn permission_for(method: &Method, route: &str) -> Option<&'static str> {
         "/agent" => "agent.view",
         "/agent/reconnect" => "agent.manage",
         "/audit" => "audit.view",
-        "/roles" if read => "roles.manage",
+        "/roles" | "/permissions" if read => "roles.manage",
         r if r.starts_with("/users") => "users.manage",
         r if r.starts_with("/roles") => "roles.manage",
         r if r.starts_with("/tokens") => "tokens.manage",

@@ -197,6 +197,7 @@ fn accounts_routes() -> Router<AppState> {
         .route("/roles", get(a::list_roles).post(a::create_role))
         .route("/roles/{name}", delete(a::delete_role))
         .route("/roles/{name}/grants", get(a::role_grants))
+        .route("/permissions", get(a::permissions))
         .route(
             "/roles/{name}/grants/{permission}",
             put(a::grant).delete(a::revoke),

@@ -12,19 +12,19 @@ use crate::browser::Browser;
 use crate::support::{ServeProcess, built_plugins, package, stage_plugin, write_process_config};
 use crate::vendor_process::VendorProcess;
 
-const LOGIN: &str = "admin";
-const PASSWORD: &str = "web-test-Passw0rd";
+pub(crate) const LOGIN: &str = "admin";
+pub(crate) const PASSWORD: &str = "web-test-Passw0rd";
 /// The bootstrap token, for setting up users through the admin API.
-const TOKEN: &str = "web-test-admin-token";
+pub(crate) const TOKEN: &str = "web-test-admin-token";
 
 /// A `plinth serve` process on SQLite in `dir`, its seeded administrator
 /// [`LOGIN`] / [`PASSWORD`], with goods 1.0.0 installed when `with_goods`,
 /// and `vendor` merged into its config.
-async fn serve(dir: &Path, with_goods: bool, vendor: Option<Value>) -> ServeProcess {
+pub(crate) async fn serve(dir: &Path, with_goods: bool, vendor: Option<Value>) -> ServeProcess {
     serve_with(dir, with_goods, vendor, json!({})).await
 }
 
-async fn serve_with(
+pub(crate) async fn serve_with(
     dir: &Path,
     with_goods: bool,
     vendor: Option<Value>,
@@ -55,7 +55,7 @@ async fn serve_with(
 }
 
 /// Types `login` and `password` into the sign-in page and submits.
-async fn submit_sign_in(page: &crate::browser::Page<'_>, login: &str, password: &str) {
+pub(crate) async fn submit_sign_in(page: &crate::browser::Page<'_>, login: &str, password: &str) {
     page.wait_for(
         "the sign-in page",
         "location.pathname === '/login.html' && document.querySelector('#login-form')",
@@ -67,7 +67,7 @@ async fn submit_sign_in(page: &crate::browser::Page<'_>, login: &str, password: 
 }
 
 /// Signs in as the administrator on the sign-in page the shell sent us to.
-async fn sign_in(page: &crate::browser::Page<'_>) {
+pub(crate) async fn sign_in(page: &crate::browser::Page<'_>) {
     submit_sign_in(page, LOGIN, PASSWORD).await;
     page.wait_for(
         "the shell",

@@ -8,6 +8,7 @@ mod vendor_standin;
 
 mod admin_api_permissions;
 mod admin_web;
+mod admin_web_users;
 mod agent_hostile_vendor;
 mod agent_verification;
 mod audit_log;
@@ -19,6 +20,7 @@ mod event_dead_letters;
 mod event_outbox;
 mod goods_api;
 mod goods_stock_summary;
+mod grantable_codes;
 mod host_api_compat;
 mod host_schema;
 mod hostile_packages;

@@ -475,14 +475,27 @@ fn form_item(req: &Request) -> Result<NewItem, Error> {
 fn render(status: u16, items: &[Item], q: &str, error: Option<&str>) -> Result<Response, Error> {
     let e = html::escape;
     let base = e(info::mount_path());
+    // The page offers only what the caller may do; the handlers check the
+    // same codes again (a hidden button is not a refusal).
+    let may_delete = auth::has_permission("B_GOODS_ITEM_DELETE");
+    let may_write = auth::has_permission("goods.items.write");
     let mut rows = String::new();
     for item in items {
         #[cfg(feature = "v1_1")]
         let category = format!("<td>{}</td>", e(item.category.as_deref().unwrap_or("")));
         #[cfg(not(feature = "v1_1"))]
         let category = "";
+        let delete = if may_delete {
+            format!(
+                "<td><button type=button class=delete data-delete={} aria-label=\"Delete {}\">Delete</button></td>",
+                item.id,
+                e(&item.sku)
+            )
+        } else {
+            String::new()
+        };
         rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td>{category}<td class=n>{}.{:02}</td><td class=n>{}</td></tr>\n",
+            "<tr><td>{}</td><td>{}</td>{category}<td class=n>{}.{:02}</td><td class=n>{}</td>{delete}</tr>\n",
             e(&item.sku),
             e(&item.name),
             item.price_cents / 100,
@@ -491,8 +504,26 @@ fn render(status: u16, items: &[Item], q: &str, error: Option<&str>) -> Result<R
         ));
     }
     if items.is_empty() {
-        rows.push_str("<tr><td colspan=5>No items.</td></tr>\n");
+        rows.push_str("<tr><td colspan=6>No items.</td></tr>\n");
     }
+    let delete_head = if may_delete { "<th></th>" } else { "" };
+    // Deleting goes through the API (DELETE /api/items/{id}), whose
+    // handler checks the button's code.
+    let delete_script = if may_delete {
+        format!(
+            r#"<script>
+document.addEventListener("click", async (e) => {{
+  const id = e.target.dataset && e.target.dataset.delete;
+  if (!id || !confirm("Delete this item? This cannot be undone.")) return;
+  const r = await fetch("{base}/api/items/" + id, {{ method: "DELETE" }});
+  if (r.ok) location.reload();
+  else alert(((await r.json().catch(() => ({{}}))).error || {{}}).message || r.status);
+}});
+</script>"#
+        )
+    } else {
+        String::new()
+    };
     let (category_head, category_input) = if cfg!(feature = "v1_1") {
         (
             "<th>Category</th>",
@@ -502,6 +533,21 @@ fn render(status: u16, items: &[Item], q: &str, error: Option<&str>) -> Result<R
         ("", "")
     };
     let error = error.map_or(String::new(), |m| format!("<p class=error>{}</p>", e(m)));
+    let add_form = if may_write {
+        format!(
+            r#"<h2>Add an item</h2>
+{error}<form method=post action="{base}/">
+<input name=sku placeholder=SKU required maxlength=64>
+<input name=name placeholder=Name required maxlength=255>
+{category_input}
+<input name=price_cents type=number min=0 placeholder="Price (cents)">
+<input name=stock type=number min=0 placeholder=Stock>
+<button>Add</button>
+</form>"#
+        )
+    } else {
+        error
+    };
     let body = format!(
         r#"<!doctype html>
 <html lang=en><head><meta charset=utf-8><title>Goods</title>
@@ -513,18 +559,11 @@ table {{ border-collapse: collapse; }} td, th {{ padding: .25rem .75rem; border-
 <body>
 <h1>{name} <small>{version}</small></h1>
 <form method=get action="{base}/"><input name=q value="{q}" placeholder="Search sku or name"> <button>Search</button></form>
-<table><thead><tr><th>SKU</th><th>Name</th>{category_head}<th>Price</th><th>Stock</th></tr></thead>
+<table><thead><tr><th>SKU</th><th>Name</th>{category_head}<th>Price</th><th>Stock</th>{delete_head}</tr></thead>
 <tbody>
 {rows}</tbody></table>
-<h2>Add an item</h2>
-{error}<form method=post action="{base}/">
-<input name=sku placeholder=SKU required maxlength=64>
-<input name=name placeholder=Name required maxlength=255>
-{category_input}
-<input name=price_cents type=number min=0 placeholder="Price (cents)">
-<input name=stock type=number min=0 placeholder=Stock>
-<button>Add</button>
-</form>
+{add_form}
+{delete_script}
 </body></html>
 "#,
         name = e(info::name()),

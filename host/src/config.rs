@@ -1623,17 +1623,23 @@ fn rewrite_plugin_settings(
         reason,
     };
     let document = parse_json(text, path)?;
-    let mut top: RawMembers = serde_json::from_str(text)
-        .map_err(|_| invalid("", not_an_object_reason(&document)))?;
+    let mut top: RawMembers =
+        serde_json::from_str(text).map_err(|_| invalid("", not_an_object_reason(&document)))?;
     let no_entry = || {
         invalid(
             "plugins",
-            format!("has no entry for {plugin}; the host writes its settings into that entry (the host did not change the file)"),
+            format!(
+                "has no entry for {plugin}; the host writes its settings into that entry (the host did not change the file)"
+            ),
         )
     };
     let raw_list = top.get("plugins").ok_or_else(&no_entry)?;
-    let listed: Vec<&RawValue> = serde_json::from_str(raw_list.get())
-        .map_err(|_| invalid("plugins", "is not a list (the host did not change the file)".to_owned()))?;
+    let listed: Vec<&RawValue> = serde_json::from_str(raw_list.get()).map_err(|_| {
+        invalid(
+            "plugins",
+            "is not a list (the host did not change the file)".to_owned(),
+        )
+    })?;
     let mut found = None;
     let mut entries = Vec::with_capacity(listed.len());
     for (i, raw) in listed.iter().enumerate() {
@@ -2455,7 +2461,10 @@ mod tests {
         let text = fs::read_to_string(&path).unwrap();
         assert!(text.starts_with(head), "{text}");
         assert!(text.ends_with(tail), "{text}");
-        assert!(text.contains(other), "the other entry keeps its text: {text}");
+        assert!(
+            text.contains(other),
+            "the other entry keeps its text: {text}"
+        );
         let config = Config::load_with_env(&path, Vec::new()).unwrap();
         let entry = config.plugins.iter().find(|p| p.name == "goods").unwrap();
         let expected = BTreeMap::from([

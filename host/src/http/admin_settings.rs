@@ -61,16 +61,25 @@ pub async fn change(
     Path(name): Path<String>,
     body: Result<Json<Map<String, Value>>, JsonRejection>,
 ) -> Result<Json<PluginSettings>, ApiError> {
-    let body = json_body(body, "{\"<key>\": <string, integer, true/false or null>, …}")?;
+    let body = json_body(
+        body,
+        "{\"<key>\": <string, integer, true/false or null>, …}",
+    )?;
     let mut changes = BTreeMap::new();
     for (key, value) in body {
         let value = match value {
             Value::Null => None,
             Value::String(s) => Some(SettingValue::Text(s)),
             Value::Bool(b) => Some(SettingValue::Bool(b)),
-            Value::Number(n) if n.is_i64() => Some(SettingValue::Int(n.as_i64().unwrap_or_default())),
+            Value::Number(n) if n.is_i64() => {
+                Some(SettingValue::Int(n.as_i64().unwrap_or_default()))
+            }
             Value::Object(map) if map.contains_key("file") => Some(SettingValue::File {
-                file: map.get("file").and_then(Value::as_str).unwrap_or_default().into(),
+                file: map
+                    .get("file")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .into(),
             }),
             _ => {
                 return Err(ApiError::new(

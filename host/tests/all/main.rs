@@ -8,6 +8,7 @@ mod vendor_standin;
 
 mod admin_api_permissions;
 mod admin_web;
+mod admin_web_operations;
 mod agent_hostile_vendor;
 mod agent_verification;
 mod audit_log;
@@ -35,6 +36,7 @@ mod plugin_isolation;
 mod plugin_roles_lifecycle;
 mod plugin_route_permissions;
 mod plugin_settings;
+mod plugin_settings_changes;
 mod plugin_sql_scope;
 mod plugin_sql_walls;
 mod route_rate_limits;

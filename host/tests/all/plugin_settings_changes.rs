@@ -118,7 +118,10 @@ async fn a_saved_setting_reaches_the_plugin_at_once_and_survives_a_restart() {
     assert_eq!(setting(&body, "page_size")["value"], "50");
     assert_eq!(setting(&body, "api_key")["set"], true, "{text}");
     assert!(setting(&body, "api_key").get("value").is_none(), "{text}");
-    assert!(!text.contains(SECRET), "the answer shows the secret: {text}");
+    assert!(
+        !text.contains(SECRET),
+        "the answer shows the secret: {text}"
+    );
 
     // The serving plugin was loaded again: its next call reads the values.
     assert_eq!(seen(&host, "page_size").await, (200, "50".to_owned()));
@@ -129,9 +132,15 @@ async fn a_saved_setting_reaches_the_plugin_at_once_and_survives_a_restart() {
     let (status, shown) = host.admin().get("/plugins/probe/settings").await;
     assert_eq!(status, 200, "{shown}");
     assert_eq!(setting(&shown, "api_key")["set"], true);
-    assert!(!shown.to_string().contains(SECRET), "GET shows the secret: {shown}");
+    assert!(
+        !shown.to_string().contains(SECRET),
+        "GET shows the secret: {shown}"
+    );
     let (_, listed) = host.admin().get("/plugins").await;
-    assert!(!listed.to_string().contains(SECRET), "the list shows the secret");
+    assert!(
+        !listed.to_string().contains(SECRET),
+        "the list shows the secret"
+    );
 
     // config.json has the values in probe's entry, the rest as it was.
     let written: Value =

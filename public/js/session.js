@@ -14,6 +14,11 @@ export const NEEDS = {
   remove: "plugins.remove",
   viewAgent: "agent.view",
   reconnectAgent: "agent.manage",
+  configure: "plugins.configure",
+  viewTasks: "tasks.view",
+  manageTasks: "tasks.manage",
+  viewEvents: "events.view",
+  manageEvents: "events.manage",
 };
 
 export class Session {

@@ -2,8 +2,9 @@
 // tree merged from every enabled plugin's menus and filtered by the user's
 // permissions, and the page area. Routes live in the URL's hash so every
 // view is bookmarkable and survives a reload: `#/p/<plugin>/…` shows that
-// plugin page in a same-origin frame, `#/plugins` and `#/agent` are the
-// host's own pages.
+// plugin page in a same-origin frame, the other routes (`#/plugins`,
+// `#/agent`, `#/settings`, `#/tasks`, `#/dead-letters`) are the host's own
+// pages listed in HOST_PAGES.
 
 import { get } from "./api.js";
 import { menuTree } from "./menus.js";
@@ -13,6 +14,9 @@ import { badge, errorBox, h, pending } from "./ui.js";
 import { overviewPage } from "./pages/overview.js";
 import { pluginsPage } from "./pages/plugins.js";
 import { agentPage } from "./pages/agent.js";
+import { tasksPage } from "./pages/tasks.js";
+import { eventsPage } from "./pages/events.js";
+import { settingsPage } from "./pages/settings.js";
 
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
@@ -24,6 +28,9 @@ const HOST_PAGES = [
   { route: "/", title: "Overview", page: overviewPage },
   { route: "/plugins", title: "Plugins", page: pluginsPage, needs: NEEDS.viewPlugins },
   { route: "/agent", title: "Upgrade agent", page: agentPage, needs: NEEDS.viewAgent },
+  { route: "/settings", title: "Plugin settings", page: settingsPage, needs: NEEDS.viewPlugins },
+  { route: "/tasks", title: "Tasks", page: tasksPage, needs: NEEDS.viewTasks },
+  { route: "/dead-letters", title: "Dead letters", page: eventsPage, needs: NEEDS.viewEvents },
 ];
 
 function route() {

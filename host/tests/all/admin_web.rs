@@ -12,10 +12,10 @@ use crate::browser::Browser;
 use crate::support::{ServeProcess, built_plugins, package, stage_plugin, write_process_config};
 use crate::vendor_process::VendorProcess;
 
-const LOGIN: &str = "admin";
-const PASSWORD: &str = "web-test-Passw0rd";
+pub(crate) const LOGIN: &str = "admin";
+pub(crate) const PASSWORD: &str = "web-test-Passw0rd";
 /// The bootstrap token, for setting up users through the admin API.
-const TOKEN: &str = "web-test-admin-token";
+pub(crate) const TOKEN: &str = "web-test-admin-token";
 
 /// A `plinth serve` process on SQLite in `dir`, its seeded administrator
 /// [`LOGIN`] / [`PASSWORD`], with goods 1.0.0 installed when `with_goods`,
@@ -36,18 +36,37 @@ async fn serve_with(
     } else {
         json!([])
     };
+    let path = write_web_config(dir, plugins, |config| {
+        config["admin"]["sign_in"] = sign_in;
+        if let Some(vendor) = vendor {
+            config["vendor"] = vendor;
+        }
+    });
+    serve_config(dir, &path).await
+}
+
+/// Writes config.json for a web test in `dir`: SQLite there, the seeded
+/// administrator [`LOGIN`] / [`PASSWORD`] and the bootstrap [`TOKEN`],
+/// `plugins` (staged by the caller), then whatever `edit` changes.
+pub(crate) fn write_web_config(
+    dir: &Path,
+    plugins: Value,
+    edit: impl FnOnce(&mut Value),
+) -> PathBuf {
     let path = write_process_config(dir, plugins);
     let mut config: Value =
         serde_json::from_slice(&std::fs::read(&path).expect("config")).expect("config JSON");
-    config["admin"] =
-        json!({ "token": TOKEN, "login": LOGIN, "password": PASSWORD, "sign_in": sign_in });
-    if let Some(vendor) = vendor {
-        config["vendor"] = vendor;
-    }
+    config["admin"] = json!({ "token": TOKEN, "login": LOGIN, "password": PASSWORD });
+    edit(&mut config);
     std::fs::write(&path, serde_json::to_vec_pretty(&config).expect("json")).expect("config");
+    path
+}
+
+/// A `plinth serve` process on the config at `path`, its data in `dir`.
+pub(crate) async fn serve_config(dir: &Path, path: &Path) -> ServeProcess {
     ServeProcess::start(
         Path::new(env!("CARGO_BIN_EXE_plinth")),
-        &path,
+        path,
         dir,
         &dir.join("data"),
     )
@@ -55,7 +74,7 @@ async fn serve_with(
 }
 
 /// Types `login` and `password` into the sign-in page and submits.
-async fn submit_sign_in(page: &crate::browser::Page<'_>, login: &str, password: &str) {
+pub(crate) async fn submit_sign_in(page: &crate::browser::Page<'_>, login: &str, password: &str) {
     page.wait_for(
         "the sign-in page",
         "location.pathname === '/login.html' && document.querySelector('#login-form')",
@@ -67,7 +86,7 @@ async fn submit_sign_in(page: &crate::browser::Page<'_>, login: &str, password: 
 }
 
 /// Signs in as the administrator on the sign-in page the shell sent us to.
-async fn sign_in(page: &crate::browser::Page<'_>) {
+pub(crate) async fn sign_in(page: &crate::browser::Page<'_>) {
     submit_sign_in(page, LOGIN, PASSWORD).await;
     page.wait_for(
         "the shell",

@@ -42,7 +42,7 @@ async fn serve_with(
             config["vendor"] = vendor;
         }
     });
-    serve_config(dir, &path).await
+    serve_config(dir, &path, &[]).await
 }
 
 /// Writes config.json for a web test in `dir`: SQLite there, the seeded
@@ -62,13 +62,15 @@ pub(crate) fn write_web_config(
     path
 }
 
-/// A `plinth serve` process on the config at `path`, its data in `dir`.
-pub(crate) async fn serve_config(dir: &Path, path: &Path) -> ServeProcess {
-    ServeProcess::start(
+/// A `plinth serve` process on the config at `path`, its data in `dir`,
+/// with `env` added to its environment.
+pub(crate) async fn serve_config(dir: &Path, path: &Path, env: &[(&str, &str)]) -> ServeProcess {
+    ServeProcess::start_with_env(
         Path::new(env!("CARGO_BIN_EXE_plinth")),
         path,
         dir,
         &dir.join("data"),
+        env,
     )
     .await
 }

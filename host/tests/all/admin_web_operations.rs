@@ -42,7 +42,7 @@ async fn run_now_adds_a_run_without_reload_and_pause_survives_one() {
         json!([{ "name": "goods", "version": "1.0.0" }]),
         |_| {},
     );
-    let host = serve_config(dir.path(), &path).await;
+    let host = serve_config(dir.path(), &path, &[]).await;
     let browser = Browser::start().await;
     let page = browser.page().await;
     page.size(1280, 800).await;
@@ -161,7 +161,7 @@ async fn a_failing_subscribers_dead_letter_is_listed_and_replay_empties_the_list
             config["events"] = json!({ "poll_ms": 50, "retry_base_ms": 20, "retry_max_ms": 100, "max_attempts": 3 });
         },
     );
-    let host = serve_config(dir.path(), &path).await;
+    let host = serve_config(dir.path(), &path, &[]).await;
     let client = client_with_token(Some(TOKEN));
     let failing = |on: &'static str| {
         let client = client.clone();
@@ -268,7 +268,7 @@ async fn the_settings_form_saves_a_value_and_shows_a_wrong_one_beside_its_field(
         json!([{ "name": "goods", "version": "1.0.0" }]),
         |_| {},
     );
-    let host = serve_config(dir.path(), &path).await;
+    let host = serve_config(dir.path(), &path, &[("RUST_LOG", "debug")]).await;
     let browser = Browser::start().await;
     let page = browser.page().await;
     page.size(1280, 800).await;
@@ -346,5 +346,13 @@ async fn the_settings_form_saves_a_value_and_shows_a_wrong_one_beside_its_field(
         "the page holds the secret"
     );
     page.screenshot_full("settings").await;
-    host.stop().await;
+    let log = host.stop().await;
+    assert!(
+        log.contains("plugin settings changed"),
+        "the host's log was captured"
+    );
+    assert!(
+        !log.contains("web-typed-secret-93d1"),
+        "the log shows the secret"
+    );
 }

@@ -4,6 +4,7 @@
 //! restart, a secret is never answered, and a wrong value (wrong type, an
 //! enum value not listed, an undeclared key, a file reference, a key the
 //! environment sets) is refused naming the key with nothing changed.
+//! Reading needs `plugins.view`, changing `plugins.configure`.
 
 use std::path::Path;
 
@@ -224,5 +225,59 @@ async fn a_wrong_setting_is_refused_naming_the_key_and_nothing_changes() {
         .await
         .expect("answered");
     assert_eq!(response.status(), 400, "a body that is not an object");
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn reading_settings_needs_plugins_view_and_changing_them_plugins_configure() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = probe_config(dir.path());
+    let host = start(&path, &[]).await;
+    let admin = host.admin();
+    let (status, body) = admin
+        .post_json(
+            "/roles",
+            json!({"name": "viewer", "title": "Viewer", "data_scope": "all"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = admin.put("/roles/viewer/grants/plugins.view").await;
+    assert_eq!(status, 200, "{body}");
+    let viewer = host
+        .user_with_roles("vera", "vera-password-1", &["viewer"])
+        .await;
+    let settings = "/api/admin/plugins/probe/settings";
+    let change = || {
+        host.with_cookie(reqwest::Method::PUT, settings, &viewer)
+            .header("sec-fetch-site", "same-origin")
+            .json(&json!({ "page_size": 7 }))
+            .send()
+    };
+
+    let shown = host
+        .with_cookie(reqwest::Method::GET, settings, &viewer)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(shown.status(), 200);
+    let refused = change().await.expect("answered");
+    assert_eq!(refused.status(), 403);
+    let message = refused.text().await.unwrap_or_default();
+    assert!(message.contains("plugins.configure"), "{message}");
+    assert_eq!(seen(&host, "page_size").await, (200, "20".to_owned()));
+
+    let (status, body) = admin.put("/roles/viewer/grants/plugins.configure").await;
+    assert_eq!(status, 200, "{body}");
+    let changed = change().await.expect("answered");
+    assert_eq!(changed.status(), 200);
+    assert_eq!(seen(&host, "page_size").await, (200, "7".to_owned()));
+    let anonymous = host
+        .anonymous
+        .put(host.url(settings))
+        .json(&json!({ "page_size": 8 }))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(anonymous.status(), 401);
     host.stop().await;
 }

@@ -9,8 +9,10 @@
 //!
 //! # The file is the operator's
 //!
-//! The host writes only `plugins[].name`, `version` and `enabled`, and only
-//! into the file as it is on disk at that moment: never from the snapshot
+//! The host writes only `plugins[].name`, `version` and `enabled`, and a
+//! plugin's `settings` when the operator changes them through the admin API
+//! ([`Config::save_plugin_settings`]), and only into the file as it is on
+//! disk at that moment: never from the snapshot
 //! loaded at start-up, so an edit made while the host runs (a plugin's
 //! `settings`, any other key) stays, and never a value that came from the
 //! environment. A file that no longer parses is not overwritten.
@@ -595,36 +597,29 @@ impl Config {
         plugins: &[PluginEntry],
         forget: &[&str],
     ) -> Result<(), ConfigError> {
-        // One writer per process; other processes are caught by the
-        // compare-before-rename in `write_atomic`.
-        static SAVE_LOCK: Mutex<()> = Mutex::new(());
-        let _guard = SAVE_LOCK
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-
         if let Err(problem) = validate_plugins(plugins) {
             return Err(problem.into_error(path, &EnvOrigins::default()));
         }
-        const ATTEMPTS: usize = 5;
-        for _ in 0..ATTEMPTS {
-            let text = fs::read_to_string(path).map_err(|cause| ConfigError::Io {
-                path: path.to_path_buf(),
-                cause,
-            })?;
-            let Some(new_text) = rewrite_plugins(&text, path, plugins, forget)? else {
-                return Ok(());
-            };
-            if write_atomic(path, &new_text, &text)? {
-                tracing::info!(path = %path.display(), plugins = plugins.len(), "config: saved the installed plugins");
-                return Ok(());
-            }
-        }
-        Err(ConfigError::Invalid {
-            file: path.to_path_buf(),
-            key: "plugins".to_owned(),
-            reason: format!(
-                "the file changed {ATTEMPTS} times while the host was updating it; left as it is (the database still holds the installed set)"
-            ),
+        save_with(path, "plugins", |text| {
+            rewrite_plugins(text, path, plugins, forget)
+        })?;
+        Ok(())
+    }
+
+    /// Applies `changes` (a key's new value, or `None` to remove the key)
+    /// to plugin `plugin`'s `settings` in the file at `path`, the way
+    /// [`Config::save_plugins`] writes (every other member keeps its text,
+    /// an atomic rename, a retry when the file changed meanwhile). Only the
+    /// keys named change: a key the operator edited in the file meanwhile
+    /// stays as they wrote it, and so does a `{"file": …}` secret. The
+    /// plugin must have an entry; its other members stay.
+    pub fn save_plugin_settings(
+        path: &Path,
+        plugin: &str,
+        changes: &BTreeMap<String, Option<SettingValue>>,
+    ) -> Result<(), ConfigError> {
+        save_with(path, "plugins", |text| {
+            rewrite_plugin_settings(text, path, plugin, changes)
         })
     }
 
@@ -1577,6 +1572,170 @@ fn rewrite_plugins(
     Ok(Some(new_text))
 }
 
+/// Runs `rewrite` on the file's current text and writes what it answers,
+/// one writer per process at a time; another process saving in between is
+/// caught by the compare-before-rename in [`write_atomic`] and the rewrite
+/// starts again from the newer text. `None` from `rewrite` writes nothing.
+fn save_with(
+    path: &Path,
+    key: &str,
+    rewrite: impl Fn(&str) -> Result<Option<String>, ConfigError>,
+) -> Result<(), ConfigError> {
+    static SAVE_LOCK: Mutex<()> = Mutex::new(());
+    let _guard = SAVE_LOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    const ATTEMPTS: usize = 5;
+    for _ in 0..ATTEMPTS {
+        let text = fs::read_to_string(path).map_err(|cause| ConfigError::Io {
+            path: path.to_path_buf(),
+            cause,
+        })?;
+        let Some(new_text) = rewrite(&text)? else {
+            return Ok(());
+        };
+        if write_atomic(path, &new_text, &text)? {
+            tracing::info!(path = %path.display(), key, "config: saved");
+            return Ok(());
+        }
+    }
+    Err(ConfigError::Invalid {
+        file: path.to_path_buf(),
+        key: key.to_owned(),
+        reason: format!(
+            "the file changed {ATTEMPTS} times while the host was updating it; left as it is (the database still holds the installed set)"
+        ),
+    })
+}
+
+/// The file's text with `changes` applied to plugin `plugin`'s `settings`
+/// member (see [`Config::save_plugin_settings`]), or `None` when they
+/// change nothing.
+fn rewrite_plugin_settings(
+    text: &str,
+    path: &Path,
+    plugin: &str,
+    changes: &BTreeMap<String, Option<SettingValue>>,
+) -> Result<Option<String>, ConfigError> {
+    let invalid = |key: &str, reason: String| ConfigError::Invalid {
+        file: path.to_path_buf(),
+        key: key.to_owned(),
+        reason,
+    };
+    let document = parse_json(text, path)?;
+    let mut top: RawMembers =
+        serde_json::from_str(text).map_err(|_| invalid("", not_an_object_reason(&document)))?;
+    let no_entry = || {
+        invalid(
+            "plugins",
+            format!(
+                "has no entry for {plugin}; the host writes its settings into that entry (the host did not change the file)"
+            ),
+        )
+    };
+    let raw_list = top.get("plugins").ok_or_else(&no_entry)?;
+    let listed: Vec<&RawValue> = serde_json::from_str(raw_list.get()).map_err(|_| {
+        invalid(
+            "plugins",
+            "is not a list (the host did not change the file)".to_owned(),
+        )
+    })?;
+    let mut found = None;
+    let mut entries = Vec::with_capacity(listed.len());
+    for (i, raw) in listed.iter().enumerate() {
+        let mut entry: RawMembers = serde_json::from_str(raw.get()).map_err(|_| {
+            invalid(
+                &format!("plugins[{i}]"),
+                "is not an object (the host did not change the file)".to_owned(),
+            )
+        })?;
+        let name = entry
+            .get("name")
+            .and_then(|v| serde_json::from_str::<String>(v.get()).ok());
+        if found.is_some() || name.as_deref() != Some(plugin) {
+            entries.push(raw.get().to_owned());
+            continue;
+        }
+        found = Some(i);
+        let current: Map<String, Value> = match entry.get("settings") {
+            None => Map::new(),
+            Some(raw) => serde_json::from_str(raw.get()).map_err(|_| {
+                invalid(
+                    &format!("plugins[{i}].settings"),
+                    "is not an object (the host did not change the file)".to_owned(),
+                )
+            })?,
+        };
+        let mut wanted = current.clone();
+        for (key, value) in changes {
+            match value {
+                Some(value) => {
+                    let value = serde_json::to_value(value).map_err(|e| {
+                        invalid("plugins", format!("cannot lay out the settings: {e}"))
+                    })?;
+                    wanted.insert(key.clone(), value);
+                }
+                None => {
+                    wanted.remove(key);
+                }
+            }
+        }
+        if current == wanted {
+            return Ok(None);
+        }
+        let rendered = serde_json::to_string_pretty(&wanted)
+            .unwrap_or_else(|_| "{}".to_owned())
+            .replace('\n', "\n      ");
+        let rendered = RawValue::from_string(rendered)
+            .map_err(|e| invalid("plugins", format!("cannot lay out the settings: {e}")))?;
+        match entry.0.iter_mut().rfind(|(k, _)| k == "settings") {
+            Some(member) => member.1 = rendered,
+            None => entry.0.push(("settings".to_owned(), rendered)),
+        }
+        let members: Vec<(String, String)> = entry
+            .0
+            .iter()
+            .map(|(k, v)| (k.clone(), v.get().to_owned()))
+            .collect();
+        entries.push(render_object(&members, false, "    "));
+    }
+    let Some(index) = found else {
+        return Err(no_entry());
+    };
+    let array = RawValue::from_string(format!("[\n    {}\n  ]", entries.join(",\n    ")))
+        .map_err(|e| invalid("plugins", format!("cannot lay out the new list: {e}")))?;
+    if let Some(member) = top.0.iter_mut().rfind(|(k, _)| k == "plugins") {
+        member.1 = array;
+    }
+    let members: Vec<(String, String)> = top
+        .0
+        .iter()
+        .map(|(k, v)| (k.clone(), v.get().to_owned()))
+        .collect();
+    let new_text = format!("{}\n", render_object(&members, false, ""));
+
+    // The rewrite must change that one entry's settings and nothing else.
+    let mut before = document;
+    let mut after = parse_json(&new_text, path)?;
+    for doc in [&mut before, &mut after] {
+        if let Some(entry) = doc
+            .get_mut("plugins")
+            .and_then(|p| p.get_mut(index))
+            .and_then(Value::as_object_mut)
+        {
+            entry.remove("settings");
+        }
+    }
+    if before != after {
+        return Err(invalid(
+            "",
+            "rewriting the plugin's settings would change other keys; the host did not change the file"
+                .to_owned(),
+        ));
+    }
+    Ok(Some(new_text))
+}
+
 /// Replaces the file at `path` with `contents` if it still holds
 /// `expected`; returns false (and writes nothing) if it does not.
 fn write_atomic(path: &Path, contents: &str, expected: &str) -> Result<bool, ConfigError> {
@@ -2281,6 +2440,53 @@ mod tests {
             text.starts_with("config.json:3:15: invalid JSON: expected value;"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn save_plugin_settings_changes_the_named_keys_of_that_entry_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        let head = "{\n  \"mode\": \"dev\",\n  \"server\": {\"bind\":\"127.0.0.1:9999\"},\n  \"plugins\": ";
+        let other = "{\"name\":\"hello\",\"version\":\"0.1.0\",\"settings\":{\"greeting\":\"hi\"}}";
+        let tail = ",\n  \"admin\": { \"token\": \"operator-token\" }\n}\n";
+        let goods = "{\"name\":\"goods\",\"version\":\"1.0.0\",\"enabled\":false,\"settings\":{\"key\":{\"file\":\"/run/k\"}}}";
+        fs::write(&path, format!("{head}[ {other}, {goods} ]{tail}")).unwrap();
+
+        let changes = BTreeMap::from([
+            ("page_size".to_owned(), Some(SettingValue::Int(50))),
+            ("verbose".to_owned(), Some(SettingValue::Bool(true))),
+            ("absent".to_owned(), None),
+        ]);
+        Config::save_plugin_settings(&path, "goods", &changes).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with(head), "{text}");
+        assert!(text.ends_with(tail), "{text}");
+        assert!(
+            text.contains(other),
+            "the other entry keeps its text: {text}"
+        );
+        let config = Config::load_with_env(&path, Vec::new()).unwrap();
+        let entry = config.plugins.iter().find(|p| p.name == "goods").unwrap();
+        let expected = BTreeMap::from([
+            ("page_size".to_owned(), SettingValue::Int(50)),
+            (
+                "key".to_owned(),
+                SettingValue::File {
+                    file: "/run/k".into(),
+                },
+            ),
+            ("verbose".to_owned(), SettingValue::Bool(true)),
+        ]);
+        assert_eq!(entry.settings, expected, "the key not named stays");
+        assert!(!entry.enabled, "its other members stay");
+
+        // Saving the same again writes nothing; a plugin without an entry
+        // is refused and the file left alone.
+        Config::save_plugin_settings(&path, "goods", &changes).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), text);
+        let e = Config::save_plugin_settings(&path, "absent", &changes).unwrap_err();
+        assert!(e.to_string().contains("no entry for absent"), "{e}");
+        assert_eq!(fs::read_to_string(&path).unwrap(), text);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::caller::GrantsGeneration;
 use plinth_package::manifest::Manifest;
 
 use crate::config::Config;
-use crate::config::plugin_settings::{self, ResolvedSettings, SettingsError};
+use crate::config::plugin_settings::{self, ConfiguredSettings, ResolvedSettings, SettingsError};
 use crate::db::Db;
 use crate::events::EventBus;
 use crate::live::LiveFeed;
@@ -42,19 +42,16 @@ pub struct Host {
     pub grants: GrantsGeneration,
     /// Journal steps and agent changes, for the admin web to watch.
     pub live: LiveFeed,
+    /// Plugins' configured settings: `config.plugins[].settings` as the
+    /// admin API last changed them (what [`Host::plugin_settings`] reads).
+    pub settings: ConfiguredSettings,
 }
 
 impl Host {
     /// Plugin `manifest.name`'s settings from config.json and the
     /// environment, checked against its `[[settings]]`.
     pub fn plugin_settings(&self, manifest: &Manifest) -> Result<ResolvedSettings, SettingsError> {
-        let configured = self
-            .config
-            .plugins
-            .iter()
-            .find(|p| p.name == manifest.name)
-            .map(|p| p.settings.clone())
-            .unwrap_or_default();
+        let configured = self.settings.of(&manifest.name);
         plugin_settings::resolve(
             &manifest.name,
             &manifest.settings,

@@ -28,6 +28,7 @@ use crate::accounts::{self, AccountError};
 use crate::agent::{self, AgentState};
 use crate::background::Background;
 use crate::config::Config;
+use crate::config::plugin_settings::ConfiguredSettings;
 use crate::db::migrate::{self, MigrateError, MigrationReport};
 use crate::db::plugin_sql::PluginSqlPolicy;
 use crate::db::{Db, DbError, DbOptions};
@@ -115,6 +116,13 @@ pub async fn assemble(config: Config, config_path: Option<PathBuf>) -> Result<Ho
         events,
         grants: Default::default(),
         live: Default::default(),
+        settings: ConfiguredSettings::new(
+            config
+                .plugins
+                .iter()
+                .map(|p| (p.name.clone(), p.settings.clone()))
+                .collect(),
+        ),
         config,
     };
     Ok(host)

@@ -18,6 +18,11 @@ export const NEEDS = {
   manageRoles: "roles.manage",
   manageTokens: "tokens.manage",
   viewAudit: "audit.view",
+  configure: "plugins.configure",
+  viewTasks: "tasks.view",
+  manageTasks: "tasks.manage",
+  viewEvents: "events.view",
+  manageEvents: "events.manage",
 };
 
 export class Session {

@@ -17,6 +17,9 @@ import { usersPage } from "./pages/users.js";
 import { rolesPage } from "./pages/roles.js";
 import { tokensPage } from "./pages/tokens.js";
 import { auditPage } from "./pages/audit.js";
+import { tasksPage } from "./pages/tasks.js";
+import { eventsPage } from "./pages/events.js";
+import { settingsPage } from "./pages/settings.js";
 
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
@@ -32,6 +35,9 @@ const HOST_PAGES = [
   { route: "/roles", title: "Roles", page: rolesPage, needs: NEEDS.manageRoles },
   { route: "/tokens", title: "Service tokens", page: tokensPage, needs: NEEDS.manageTokens },
   { route: "/audit", title: "Audit log", page: auditPage, needs: NEEDS.viewAudit },
+  { route: "/settings", title: "Plugin settings", page: settingsPage, needs: NEEDS.viewPlugins },
+  { route: "/tasks", title: "Tasks", page: tasksPage, needs: NEEDS.viewTasks },
+  { route: "/dead-letters", title: "Dead letters", page: eventsPage, needs: NEEDS.viewEvents },
 ];
 
 function route() {

@@ -27,6 +27,7 @@ pub const HOST_PERMISSIONS: &[(&str, &str)] = &[
     ),
     ("plugins.remove", "Remove plugins"),
     ("plugins.enable", "Enable and disable plugins"),
+    ("plugins.configure", "Change plugins' settings"),
     ("agent.view", "See the upgrade agent's state"),
     ("agent.manage", "Make the upgrade agent reconnect"),
     (

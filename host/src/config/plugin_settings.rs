@@ -15,9 +15,15 @@
 //!
 //! A plugin that declares no `[[settings]]` gets its config.json strings as
 //! they are (plugins written before typed settings existed).
+//!
+//! [`ConfiguredSettings`] holds the running host's copy of every plugin's
+//! `plugins[].settings`: loaded from config.json at start-up and changed by
+//! the admin API (which also writes the file), so a plugin reloaded after a
+//! change reads the new values without a restart.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use plinth_package::settings::{SettingSpec, SettingType};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -61,6 +67,38 @@ impl<'de> Deserialize<'de> for SettingValue {
 impl From<&str> for SettingValue {
     fn from(value: &str) -> Self {
         SettingValue::Text(value.to_owned())
+    }
+}
+
+/// Every plugin's configured values (config.json's `plugins[].settings`,
+/// never the environment's), shared by the clones of a host.
+#[derive(Debug, Clone, Default)]
+pub struct ConfiguredSettings {
+    by_plugin: Arc<RwLock<BTreeMap<String, BTreeMap<String, SettingValue>>>>,
+}
+
+impl ConfiguredSettings {
+    pub fn new(by_plugin: BTreeMap<String, BTreeMap<String, SettingValue>>) -> Self {
+        Self {
+            by_plugin: Arc::new(RwLock::new(by_plugin)),
+        }
+    }
+
+    /// Plugin `plugin`'s configured values (empty when it has none).
+    pub fn of(&self, plugin: &str) -> BTreeMap<String, SettingValue> {
+        self.by_plugin
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(plugin)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn set(&self, plugin: &str, values: BTreeMap<String, SettingValue>) {
+        self.by_plugin
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(plugin.to_owned(), values);
     }
 }
 

@@ -34,7 +34,10 @@ pub struct UserView {
     last_sign_in_at: i64,
 }
 
-fn json_body<T>(body: Result<Json<T>, JsonRejection>, shape: &str) -> Result<T, ApiError> {
+pub(super) fn json_body<T>(
+    body: Result<Json<T>, JsonRejection>,
+    shape: &str,
+) -> Result<T, ApiError> {
     body.map(|Json(b)| b).map_err(|r| {
         ApiError::bad_request(format!(
             "send a JSON object {shape} with Content-Type: application/json ({})",

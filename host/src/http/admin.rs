@@ -37,6 +37,8 @@ pub fn permission_for(method: &Method, route: &str) -> Option<&'static str> {
         "/plugins/{name}/rollback" => "plugins.rollback",
         "/plugins/{name}" => "plugins.remove",
         "/plugins/{name}/enable" | "/plugins/{name}/disable" => "plugins.enable",
+        "/plugins/{name}/settings" if read => "plugins.view",
+        "/plugins/{name}/settings" => "plugins.configure",
         "/agent" => "agent.view",
         "/agent/reconnect" => "agent.manage",
         "/audit" => "audit.view",

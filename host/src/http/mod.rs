@@ -24,6 +24,7 @@
 mod accounts_admin;
 pub mod admin;
 mod admin_events;
+mod admin_settings;
 pub mod admin_tasks;
 mod api;
 mod auth;
@@ -225,6 +226,10 @@ pub fn app(state: AppState) -> Router {
             axum::routing::post(admin::rollback),
         )
         .route("/plugins/{name}/enable", axum::routing::post(admin::enable))
+        .route(
+            "/plugins/{name}/settings",
+            get(admin_settings::show).put(admin_settings::change),
+        )
         .route(
             "/plugins/{name}/disable",
             axum::routing::post(admin::disable),

@@ -32,10 +32,12 @@ pub mod fault;
 pub mod journal;
 mod pipeline;
 pub mod restore;
+mod settings_change;
 
 pub use journal::{InstallJournal, Operation, Step};
 pub use pipeline::*;
 pub use restore::{RestoreError, RestoreReport, recover, restore};
+pub use settings_change::{SettingsChangeError, change_settings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {

@@ -36,20 +36,41 @@ pub(crate) async fn serve_with(
     } else {
         json!([])
     };
+    let path = write_web_config(dir, plugins, |config| {
+        config["admin"]["sign_in"] = sign_in;
+        if let Some(vendor) = vendor {
+            config["vendor"] = vendor;
+        }
+    });
+    serve_config(dir, &path, &[]).await
+}
+
+/// Writes config.json for a web test in `dir`: SQLite there, the seeded
+/// administrator [`LOGIN`] / [`PASSWORD`] and the bootstrap [`TOKEN`],
+/// `plugins` (staged by the caller), then whatever `edit` changes.
+pub(crate) fn write_web_config(
+    dir: &Path,
+    plugins: Value,
+    edit: impl FnOnce(&mut Value),
+) -> PathBuf {
     let path = write_process_config(dir, plugins);
     let mut config: Value =
         serde_json::from_slice(&std::fs::read(&path).expect("config")).expect("config JSON");
-    config["admin"] =
-        json!({ "token": TOKEN, "login": LOGIN, "password": PASSWORD, "sign_in": sign_in });
-    if let Some(vendor) = vendor {
-        config["vendor"] = vendor;
-    }
+    config["admin"] = json!({ "token": TOKEN, "login": LOGIN, "password": PASSWORD });
+    edit(&mut config);
     std::fs::write(&path, serde_json::to_vec_pretty(&config).expect("json")).expect("config");
-    ServeProcess::start(
+    path
+}
+
+/// A `plinth serve` process on the config at `path`, its data in `dir`,
+/// with `env` added to its environment.
+pub(crate) async fn serve_config(dir: &Path, path: &Path, env: &[(&str, &str)]) -> ServeProcess {
+    ServeProcess::start_with_env(
         Path::new(env!("CARGO_BIN_EXE_plinth")),
-        &path,
+        path,
         dir,
         &dir.join("data"),
+        env,
     )
     .await
 }

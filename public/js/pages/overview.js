@@ -25,6 +25,28 @@ export function overviewPage(root, session) {
       h("p", {}, a.enabled ? a.endpoint : "Not connected to a vendor."), h("a", { href: "#/agent" }, "Open the agent panel")))
       .catch((e) => agentCard.replaceChildren(h("h2", {}, "Upgrade agent"), errorBox(e)));
   }
+  if (session.can(NEEDS.viewTasks)) {
+    const tasksCard = card("Tasks", h("p", { class: "muted" }, "Loading…"));
+    cards.append(tasksCard);
+    get("/api/admin/tasks").then((tasks) => {
+      const failing = tasks.filter((t) => ["failed", "timed_out"].includes(t.last_run?.outcome));
+      const paused = tasks.filter((t) => t.paused);
+      tasksCard.replaceChildren(h("h2", {}, "Tasks"),
+        failing.length ? badge(`${failing.length} failing`, "bad") : badge(tasks.length ? "all well" : "none", tasks.length ? "ok" : ""),
+        h("p", {}, `${tasks.length} scheduled${paused.length ? `, ${paused.length} paused` : ""}`),
+        h("a", { href: "#/tasks" }, "Open the tasks page"));
+    }).catch((e) => tasksCard.replaceChildren(h("h2", {}, "Tasks"), errorBox(e)));
+  }
+  if (session.can(NEEDS.viewEvents)) {
+    const eventsCard = card("Dead letters", h("p", { class: "muted" }, "Loading…"));
+    cards.append(eventsCard);
+    get("/api/admin/events/dead-letters?limit=1000").then((list) => {
+      eventsCard.replaceChildren(h("h2", {}, "Dead letters"),
+        badge(list.length ? `${list.length} waiting` : "none", list.length ? "bad" : "ok"),
+        h("p", {}, list.length ? "Events a subscriber kept refusing." : "Every event reached its subscribers."),
+        h("a", { href: "#/dead-letters" }, "Open the dead letters"));
+    }).catch((e) => eventsCard.replaceChildren(h("h2", {}, "Dead letters"), errorBox(e)));
+  }
   if (session.can(NEEDS.viewPlugins)) {
     const opsCard = card("Recent operations", h("p", { class: "muted" }, "Loading…"));
     cards.append(opsCard);

@@ -200,7 +200,11 @@ export function pluginsPage(root, session) {
             h("td", { class: "small declares", dataset: { label: "Declares" } },
               h("div", {}, h("span", { class: "muted" }, "Menus: "), list((m.menus || []).map((x) => x.title))),
               h("div", {}, h("span", { class: "muted" }, "Permissions: "), list((m.permissions || []).map((x) => x.code))),
-              h("div", {}, h("span", { class: "muted" }, "Tasks: "), list((m.tasks || []).map((t) => `${t.name} (${t.cron})`)))),
+              h("div", {}, h("span", { class: "muted" }, "Tasks: "), list((m.tasks || []).map((t) => `${t.name} (${t.cron})`)),
+                (m.tasks || []).length && session.can(NEEDS.viewTasks) ? [" ", h("a", { href: "#/tasks" }, "runs")] : null),
+              (m.settings || []).length
+                ? h("div", {}, h("span", { class: "muted" }, "Settings: "), list(m.settings.map((x) => x.key)), " ", h("a", { href: "#/settings" }, "edit"))
+                : null),
             h("td", { class: "actions" }, actions(p))),
           h("tr", { class: "error-row" }, h("td", { colspan: 7 }, h("div", { class: "row-error" }))),
         ];

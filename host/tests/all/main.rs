@@ -8,8 +8,8 @@ mod vendor_standin;
 
 mod admin_api_permissions;
 mod admin_web;
-mod admin_web_users;
 mod admin_web_operations;
+mod admin_web_users;
 mod agent_hostile_vendor;
 mod agent_verification;
 mod audit_log;

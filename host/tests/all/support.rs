@@ -119,9 +119,13 @@ impl Drop for TestDb {
         let admin = self.admin.clone();
         let drop_sql = match self.kind {
             DbKind::Postgres => format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-            _ => format!("DROP DATABASE IF EXISTS {}", self.name),
+            _ => format!(
+                "SET SESSION lock_wait_timeout = 30; DROP DATABASE IF EXISTS {}",
+                self.name
+            ),
         };
         let kind = self.kind;
+        let name = self.name.clone();
         let role_tag = match kind {
             DbKind::Postgres => Some(plinth_host::db::plugin_roles::role_tag(
                 &self.name, "public",
@@ -139,6 +143,9 @@ impl Drop for TestDb {
             };
             rt.block_on(async move {
                 if let Ok(pool) = sqlx::AnyPool::connect(&admin).await {
+                    if kind == DbKind::Mysql {
+                        end_mysql_sessions(&pool, &name).await;
+                    }
                     let _ = sqlx::raw_sql(&drop_sql).execute(&pool).await;
                     // Roles and accounts are server-wide: drop this database's too.
                     match (kind, role_tag) {
@@ -158,6 +165,28 @@ impl Drop for TestDb {
             });
         })
         .join();
+    }
+}
+
+/// MySQL's `DROP DATABASE` waits for every open transaction on the database
+/// (a metadata lock, for up to a year by default), and the drop runs while
+/// the test's own runtime is blocked on it: a connection whose rollback is
+/// still a task on that runtime (one a stopped host dropped mid-transaction)
+/// would hold it for good. So its sessions are ended first, as PostgreSQL's
+/// `WITH (FORCE)` does, and the drop itself waits a bounded time.
+async fn end_mysql_sessions(pool: &sqlx::AnyPool, database: &str) {
+    use sqlx::Row;
+    let ids = sqlx::query("SELECT CAST(ID AS SIGNED) AS id FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID()")
+        .bind(database)
+        .fetch_all(pool)
+        .await
+        .unwrap_or_default();
+    for row in ids {
+        if let Ok(id) = row.try_get::<i64, _>("id") {
+            let _ = sqlx::raw_sql(&format!("KILL CONNECTION {id}"))
+                .execute(pool)
+                .await;
+        }
     }
 }
 

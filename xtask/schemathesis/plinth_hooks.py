@@ -13,6 +13,10 @@ are; it changes no answer and no check.
   stays exactly as valid or invalid for its schema as it was and the case
   reaches the route.
 
+- One connection per case (`Connection: close` unless the case sets its
+  own, as the websocket handshake does): hyper closes a connection whose
+  request body a handler left unread (a 401, 405 or 415 answered before
+  the body), and a client reusing that connection races the close.
 - application/zip request bodies (plugin packages): sent as the raw bytes
   schemathesis generates for `format: binary`; it has no serializer for the
   media type of its own.
@@ -45,6 +49,10 @@ def before_call(context, case, **kwargs):
     for name, value in list((case.headers or {}).items()):
         if isinstance(value, str):
             case.headers[name] = _NOT_IN_A_FIELD_VALUE.sub("\xbf", value)
+    if case.headers is None:
+        case.headers = {}
+    if not any(name.lower() == "connection" for name in case.headers):
+        case.headers["Connection"] = "close"
 
 
 @schemathesis.serializer("application/zip")

@@ -227,6 +227,15 @@ fn schemathesis(st: &Path, root: &Path, addr: SocketAddr, token: &str) -> Result
         .current_dir(&settings)
         .env("SCHEMATHESIS_HOOKS", "plinth_hooks")
         .env("PYTHONDONTWRITEBYTECODE", "1")
+        // hypothesis keeps a cache in ./.hypothesis unless told otherwise;
+        // beside the venv it stays under target/.
+        .env(
+            "HYPOTHESIS_STORAGE_DIRECTORY",
+            st.parent()
+                .and_then(Path::parent)
+                .unwrap_or(root)
+                .join("hypothesis"),
+        )
         .status()
         .context("running schemathesis")
 }

@@ -37,7 +37,7 @@ const COMMANDS: &[(&str, &str)] = &[
     ),
     (
         "openapi-check",
-        "run schemathesis --checks all against a test host's /api/openapi.json (under 2 minutes)",
+        "run schemathesis --checks all against a real host and vendor and their /api/openapi.json (under 2 minutes)",
     ),
     (
         "bench-events",

@@ -674,7 +674,10 @@ pub async fn set_service_token_grants(
         "INSERT INTO plinth_service_token_grants (token_id, permission, granted_at) \
          VALUES (?, ?, ?)",
     );
-    for permission in permissions {
+    // The grants are a set: a code named twice is granted once (the
+    // table's key would refuse the second row).
+    let unique: std::collections::BTreeSet<&str> = permissions.iter().map(String::as_str).collect();
+    for permission in unique {
         sqlx::query(&sql)
             .bind(id)
             .bind(permission)

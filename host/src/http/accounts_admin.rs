@@ -5,7 +5,6 @@
 //! once). The gate in `admin.rs` checks the permission and audits the call.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -13,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use super::auth::db_error;
+use super::json_body::{JsonBody, object};
 use super::{ApiError, AppState};
 use crate::accounts::{self, SUPER_ADMIN_ROLE, new_secret, password, secret_hash};
 use crate::db::accounts as store;
@@ -32,18 +32,6 @@ pub struct UserView {
     updated_at: i64,
     /// The last successful sign-in (ms), 0 when never.
     last_sign_in_at: i64,
-}
-
-pub(super) fn json_body<T>(
-    body: Result<Json<T>, JsonRejection>,
-    shape: &str,
-) -> Result<T, ApiError> {
-    body.map(|Json(b)| b).map_err(|r| {
-        ApiError::bad_request(format!(
-            "send a JSON object {shape} with Content-Type: application/json ({})",
-            r.body_text()
-        ))
-    })
 }
 
 async fn view(state: &AppState, user: UserRow) -> Result<UserView, ApiError> {
@@ -136,9 +124,9 @@ pub struct NewUser {
 
 pub async fn create_user(
     State(state): State<AppState>,
-    body: Result<Json<NewUser>, JsonRejection>,
+    body: JsonBody,
 ) -> Result<(StatusCode, Json<UserView>), ApiError> {
-    let body = json_body(
+    let body: NewUser = object(
         body,
         r#"{"login", "password", "display_name"?, "roles"?: [..]}"#,
     )?;
@@ -192,9 +180,9 @@ pub struct UserChange {
 pub async fn update_user(
     State(state): State<AppState>,
     Path(login): Path<String>,
-    body: Result<Json<UserChange>, JsonRejection>,
+    body: JsonBody,
 ) -> Result<Json<UserView>, ApiError> {
-    let body = json_body(body, r#"{"display_name"?, "password"?, "disabled"?}"#)?;
+    let body: UserChange = object(body, r#"{"display_name"?, "password"?, "disabled"?}"#)?;
     let user = find_user(&state, &login).await?;
     let host = state.host()?;
     if let Some(password) = &body.password {
@@ -296,9 +284,9 @@ const DATA_SCOPES: &[&str] = &["all", "department", "self", "custom"];
 
 pub async fn create_role(
     State(state): State<AppState>,
-    body: Result<Json<NewRole>, JsonRejection>,
+    body: JsonBody,
 ) -> Result<(StatusCode, Json<RoleRow>), ApiError> {
-    let body = json_body(body, r#"{"name", "title"?, "data_scope"?}"#)?;
+    let body: NewRole = object(body, r#"{"name", "title"?, "data_scope"?}"#)?;
     check_name("role name", &body.name)?;
     let scope = body.data_scope.as_deref().unwrap_or("self");
     if !DATA_SCOPES.contains(&scope) {
@@ -561,9 +549,9 @@ pub struct NewToken {
 /// answer only.
 pub async fn create_token(
     State(state): State<AppState>,
-    body: Result<Json<NewToken>, JsonRejection>,
+    body: JsonBody,
 ) -> Result<(StatusCode, Json<TokenView>), ApiError> {
-    let body = json_body(body, r#"{"name", "permissions": ["plugins.install", …]}"#)?;
+    let body: NewToken = object(body, r#"{"name", "permissions": ["plugins.install", …]}"#)?;
     check_name("token name", &body.name)?;
     if let Some(bad) = body
         .permissions
@@ -651,10 +639,7 @@ pub async fn audit(
             r.body_text()
         ))
     })?;
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request("limit must be between 1 and 1000"));
-    }
+    let limit = super::page_limit(query.limit, 100, 1000)?;
     let host = state.host()?;
     let entries = store::audit(
         &host.db,

@@ -134,6 +134,19 @@ pub async fn gate(State(state): State<AppState>, request: Request, next: Next) -
     response
 }
 
+/// A method an admin route does not serve: 405 whoever asks, since no
+/// permission could make it succeed; axum adds the `Allow` header.
+pub async fn method_not_allowed(method: Method, uri: axum::extract::OriginalUri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{} does not take {method}; Allow lists what it takes",
+            uri.path()
+        ),
+    )
+}
+
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<PluginRow>>, ApiError> {
     let host = state.host()?;
     let installed = store::installed_plugins(&host.db)
@@ -155,6 +168,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<PluginRow>>,
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct InstallQuery {
     /// `install` (default), `upgrade` or `auto`.
     mode: Option<String>,
@@ -249,6 +263,7 @@ pub async fn disable(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RemoveQuery {
     #[serde(default)]
     drop_data: bool,
@@ -268,6 +283,7 @@ pub async fn remove(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct JournalQuery {
     plugin: Option<String>,
     limit: Option<i64>,
@@ -278,7 +294,7 @@ pub async fn journal(
     Query(query): Query<JournalQuery>,
 ) -> Result<Json<Vec<install::journal::JournalEntry>>, ApiError> {
     let host = state.host()?;
-    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = super::page_limit(query.limit, 100, 1000)?;
     let rows = install::journal::recent(&host.db, query.plugin.as_deref(), limit)
         .await
         .map_err(|e| internal(&e.to_string()))?;
@@ -397,5 +413,23 @@ mod tests {
             }
         }
         assert!(seen > 20, "only {seen} admin operations described");
+    }
+
+    /// The document's list of host permission codes (what a service token
+    /// may hold) is the host's own list.
+    #[test]
+    fn the_openapi_document_lists_the_host_permissions() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).expect("openapi.json is JSON");
+        let listed: Vec<&str> = doc["components"]["schemas"]["HostPermission"]["enum"]
+            .as_array()
+            .expect("HostPermission enum")
+            .iter()
+            .filter_map(|code| code.as_str())
+            .collect();
+        let codes: Vec<&str> = crate::accounts::HOST_PERMISSIONS
+            .iter()
+            .map(|(code, _)| *code)
+            .collect();
+        assert_eq!(listed, codes, "HostPermission in openapi.json");
     }
 }

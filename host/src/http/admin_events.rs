@@ -34,6 +34,7 @@ fn internal(error: &dyn std::fmt::Display) -> ApiError {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DeadLetterQuery {
     /// Only this subscriber's.
     subscriber: Option<String>,
@@ -46,13 +47,14 @@ pub async fn list(
     State(state): State<AppState>,
     Query(query): Query<DeadLetterQuery>,
 ) -> Result<Json<Vec<DeliveryRow>>, ApiError> {
+    let limit = super::page_limit(query.limit, 100, 1000)?;
     let host = state.host()?;
     let rows = outbox::deliveries(
         &host.db,
         "dead",
         query.subscriber.as_deref(),
         query.after.unwrap_or(0),
-        query.limit.unwrap_or(100).clamp(1, 1000),
+        limit,
     )
     .await
     .map_err(|e| internal(&e))?;

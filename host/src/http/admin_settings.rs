@@ -7,13 +7,12 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::accounts_admin::json_body;
+use super::json_body::{JsonBody, object};
 use super::{ApiError, AppState};
 use crate::config::SettingValue;
 use crate::config::plugin_settings::{self, SettingView};
@@ -59,9 +58,9 @@ pub async fn show(
 pub async fn change(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    body: Result<Json<Map<String, Value>>, JsonRejection>,
+    body: JsonBody,
 ) -> Result<Json<PluginSettings>, ApiError> {
-    let body = json_body(
+    let body: Map<String, Value> = object(
         body,
         "{\"<key>\": <string, integer, true/false or null>, …}",
     )?;

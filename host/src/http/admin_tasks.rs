@@ -176,6 +176,7 @@ fn declared(state: &AppState, plugin: &str, task: &str) -> Result<(), ApiError> 
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RunsQuery {
     /// Page size, 1 to 500 (default 50).
     limit: Option<i64>,
@@ -197,12 +198,7 @@ pub async fn runs(
     Query(query): Query<RunsQuery>,
 ) -> Result<Json<RunsPage>, ApiError> {
     let host = state.host()?;
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request(format!(
-            "limit={limit} is out of range: give 1 to {MAX_PAGE}"
-        )));
-    }
+    let limit = super::page_limit(query.limit, 50, MAX_PAGE)?;
     let runs = task_runs::runs(&host.db, &plugin, Some(&task), limit, query.before)
         .await
         .map_err(db_error)?;

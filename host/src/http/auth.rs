@@ -8,12 +8,12 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::authn::{self, ClientIp, SESSION_COOKIE};
+use super::json_body::{JsonBody, object};
 use super::{ApiError, AppState};
 use crate::accounts::audit::{self, Event};
 use crate::accounts::callers::Credential;
@@ -94,13 +94,6 @@ fn client_of(headers: &HeaderMap, ip: &ClientIp) -> Client {
     }
 }
 
-fn bad_json(rejection: JsonRejection) -> ApiError {
-    ApiError::bad_request(format!(
-        "send a JSON object {{\"login\": \"…\", \"password\": \"…\"}} with Content-Type: application/json ({})",
-        rejection.body_text()
-    ))
-}
-
 fn sign_in_failed() -> ApiError {
     ApiError::new(
         StatusCode::UNAUTHORIZED,
@@ -131,7 +124,7 @@ pub async fn login(
     State(state): State<AppState>,
     axum::Extension(ip): axum::Extension<ClientIp>,
     headers: HeaderMap,
-    body: Result<Json<LoginBody>, JsonRejection>,
+    body: JsonBody,
 ) -> Result<Response, ApiError> {
     let client = client_of(&headers, &ip);
     if !state.sign_in_allowed(&client.ip) {
@@ -142,7 +135,7 @@ pub async fn login(
         )
         .into_response());
     }
-    let Json(body) = body.map_err(bad_json)?;
+    let body: LoginBody = object(body, r#"{"login", "password", "next"?}"#)?;
     let host = state.host()?;
     let limits = &host.config.admin.sign_in;
     let outcome = sign_in::sign_in(&host.db, limits, &body.login, &body.password, &client)
@@ -244,7 +237,7 @@ pub async fn change_password(
     caller: Option<axum::Extension<Arc<Caller>>>,
     axum::Extension(ip): axum::Extension<ClientIp>,
     headers: HeaderMap,
-    body: Result<Json<PasswordBody>, JsonRejection>,
+    body: JsonBody,
 ) -> Result<Response, ApiError> {
     let caller = require(caller)?;
     if caller.kind != CallerKind::User {
@@ -255,12 +248,7 @@ pub async fn change_password(
         ));
     }
     let client = client_of(&headers, &ip);
-    let Json(body) = body.map_err(|r| {
-        ApiError::bad_request(format!(
-            "send a JSON object {{\"current_password\": \"…\", \"new_password\": \"…\"}} ({})",
-            r.body_text()
-        ))
-    })?;
+    let body: PasswordBody = object(body, r#"{"current_password", "new_password"}"#)?;
     password::check_policy(&body.new_password).map_err(ApiError::bad_request)?;
     let host = state.host()?;
     let user = accounts::user_by_id(&host.db, caller.id)

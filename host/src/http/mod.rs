@@ -31,6 +31,7 @@ mod auth;
 pub mod authn;
 pub mod error;
 mod health;
+mod json_body;
 mod live;
 mod plugin_access;
 mod plugin_details;
@@ -175,6 +176,19 @@ impl AppState {
 /// Largest package the admin API accepts (the package reader's own limit).
 const PACKAGE_LIMIT: usize = 128 * 1024 * 1024;
 
+/// A listing's `limit` query parameter: `default` when absent, refused
+/// with 400 outside 1 to `max` (as the OpenAPI document says), never
+/// silently clamped.
+fn page_limit(limit: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
+    let limit = limit.unwrap_or(default);
+    if !(1..=max).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit={limit} is out of range: give 1 to {max}"
+        )));
+    }
+    Ok(limit)
+}
+
 /// `/api/admin/…` for users, roles, grants, service tokens and the audit log.
 fn accounts_routes() -> Router<AppState> {
     use accounts_admin as a;
@@ -262,7 +276,11 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             admin::gate,
-        ));
+        ))
+        // After the gate, so it replaces the gated 405: a method the route
+        // does not serve is answered as such (axum adds `Allow`), not with
+        // a 401/403 for a request that could never succeed.
+        .method_not_allowed_fallback(admin::method_not_allowed);
     let public = ServeDir::new(&state.config().public_dir).append_index_html_on_directories(true);
     Router::new()
         .route("/healthz", get(health::healthz))

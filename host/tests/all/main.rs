@@ -28,6 +28,7 @@ mod hostile_packages;
 mod hot_swap;
 mod installed_host;
 mod missing_plugins;
+mod openapi_document;
 mod outbound_http_policy;
 mod package_lifecycle;
 mod permission_reconcile;

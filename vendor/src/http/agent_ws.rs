@@ -16,7 +16,7 @@
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use plinth_package::protocol::{
     AgentMessage, PROTOCOL_VERSION, PackageState, StatusReport, VendorMessage,
@@ -49,15 +49,24 @@ pub async fn connect(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let customer = auth::customer(&state, &headers).await?;
-    let upgrade = upgrade.map_err(|rejection| {
+    let not_a_websocket = |problem: &dyn std::fmt::Display| {
         ApiError::bad_request(
             "not_a_websocket",
             format!(
-                "{} is the agents' websocket endpoint: {rejection}",
+                "{} is the agents' websocket endpoint: {problem}",
                 plinth_package::protocol::AGENT_PATH
             ),
         )
-    })?;
+    };
+    let upgrade = upgrade.map_err(|rejection| not_a_websocket(&rejection))?;
+    if !headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .is_some_and(|key| is_handshake_key(key.as_bytes()))
+    {
+        return Err(not_a_websocket(
+            &"`Sec-WebSocket-Key` must be 16 bytes in base64 (RFC 6455, section 4.1)",
+        ));
+    }
     Ok(upgrade
         .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(MAX_MESSAGE_BYTES)
@@ -69,6 +78,20 @@ pub async fn connect(
             }
         })
         .into_response())
+}
+
+/// Whether `key` is what RFC 6455 asks of `Sec-WebSocket-Key`: 16 bytes
+/// in base64, 24 characters whose last two are padding. axum only checks
+/// that the header is there; a server must refuse a handshake that does
+/// not match the RFC's description (section 4.2.1) with 400.
+fn is_handshake_key(key: &[u8]) -> bool {
+    let is_base64 = |c: &u8| c.is_ascii_alphanumeric() || *c == b'+' || *c == b'/';
+    // The 22nd character carries the last 2 bits of the 16th byte and 4
+    // zero bits, so it is one of the four letters with those bits clear.
+    key.len() == 24
+        && key[..21].iter().all(is_base64)
+        && matches!(key[21], b'A' | b'Q' | b'g' | b'w')
+        && &key[22..] == b"=="
 }
 
 /// One agent connection's state: kept small, there may be ten thousand.
@@ -404,5 +427,34 @@ impl Connection {
             })))
             .await;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_handshake_key;
+
+    #[test]
+    fn handshake_keys_are_sixteen_bytes_of_base64() {
+        // RFC 6455's own example, and the other three legal last letters.
+        for key in [
+            "dGhlIHNhbXBsZSBub25jZQ==",
+            "AAAAAAAAAAAAAAAAAAAAAA==",
+            "/+/+/+/+/+/+/+/+/+/+/g==",
+            "zzzzzzzzzzzzzzzzzzzzzw==",
+        ] {
+            assert!(is_handshake_key(key.as_bytes()), "{key}");
+        }
+        for key in [
+            "",
+            "dGhlIHNhbXBsZSBub25jZQ=",
+            "dGhlIHNhbXBsZSBub25jZR==",
+            "dGhlIHNhbXBsZSBub25jZQ=x",
+            "dGhlIHNhbXBsZSBub2-jZQ==",
+            "dGhlIHNhbXBsZSBub25jZQ==\t",
+            "dGhlIHNhbXBsZSBub25jZQ",
+        ] {
+            assert!(!is_handshake_key(key.as_bytes()), "{key:?}");
+        }
     }
 }

@@ -89,6 +89,6 @@ impl IntoResponse for ApiError {
 pub async fn not_found() -> ApiError {
     ApiError::not_found(
         "not_found",
-        "no such route; the vendor server serves /api/agent, /packages/<name>/<version>, /, /api/status and /healthz",
+        "no such route; the vendor server serves /api/agent, /packages/<name>/<version>, /, /api/status, /healthz and /api/openapi.json (which describes them)",
     )
 }

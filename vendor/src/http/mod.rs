@@ -7,6 +7,7 @@
 //! | `GET /packages/{name}/{version}` | package downloads with `Range` ([`downloads`]) |
 //! | `GET /`, `GET /api/status` | status page and the same as JSON ([`status_page`]) |
 //! | `GET /healthz` | database round trip |
+//! | `GET /api/openapi.json` | the OpenAPI document of all of these ([`openapi`]) |
 //!
 //! Agents and downloads authenticate with the customer's bearer token
 //! ([`auth`]); errors are JSON `{code, message}` ([`error`]).
@@ -16,6 +17,7 @@ pub mod auth;
 pub mod deliver;
 pub mod downloads;
 pub mod error;
+pub mod openapi;
 pub mod status_page;
 
 use std::net::SocketAddr;
@@ -117,6 +119,7 @@ pub fn app(state: AppState) -> Router {
         .route("/", get(status_page::html))
         .route("/api/status", get(status_page::json))
         .route("/healthz", get(status_page::healthz))
+        .route("/api/openapi.json", get(openapi::document))
         .fallback(error::not_found)
         .layer(RequestBodyLimitLayer::new(64 * 1024))
         .layer(CatchPanicLayer::new())

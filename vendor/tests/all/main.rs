@@ -8,6 +8,7 @@
 mod agent_socket;
 mod cli;
 mod downloads;
+mod openapi_document;
 mod plans;
 mod status_page;
 mod support;

@@ -59,6 +59,7 @@
 
 mod agent_limits;
 mod events;
+mod files;
 mod outbound;
 pub mod plugin_settings;
 mod sign_in;
@@ -66,6 +67,7 @@ mod task_history;
 
 pub use agent_limits::AgentLimits;
 pub use events::EventsConfig;
+pub use files::{FilesConfig, PluginFilesConfig};
 pub use outbound::{OutboundConfig, PluginOutbound};
 pub use plugin_settings::SettingValue;
 pub use sign_in::SignInLimits;
@@ -146,6 +148,8 @@ pub struct Config {
     pub tasks: TaskHistory,
     /// Plugins' outbound HTTP (`config/outbound.rs`).
     pub outbound: OutboundConfig,
+    /// Plugin files: the operator's quotas (`config/files.rs`).
+    pub files: FilesConfig,
     pub events: EventsConfig,
     pub plugins: Vec<PluginEntry>,
     /// `PLINTH__PLUGINS__<NAME>__<KEY>` variables the host started with:
@@ -168,6 +172,7 @@ impl Default for Config {
             runtime: RuntimeConfig::default(),
             tasks: TaskHistory::default(),
             outbound: OutboundConfig::default(),
+            files: FilesConfig::default(),
             events: EventsConfig::default(),
             plugins: Vec::new(),
             plugin_env: BTreeMap::new(),
@@ -728,6 +733,9 @@ impl Config {
             return Err(Problem::invalid(key, reason));
         }
         self.outbound
+            .check()
+            .map_err(|(key, reason)| Problem::invalid(&key, reason))?;
+        self.files
             .check()
             .map_err(|(key, reason)| Problem::invalid(&key, reason))?;
         validate_plugins(&self.plugins)?;

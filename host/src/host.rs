@@ -19,6 +19,7 @@ use crate::db::Db;
 use crate::events::EventBus;
 use crate::live::LiveFeed;
 use crate::paths::DataDir;
+use crate::plugin_files::PluginFiles;
 use crate::registry::PluginRegistry;
 use crate::runtime::outbound::OutboundSettings;
 use crate::runtime::{HostServices, Runtime};
@@ -58,6 +59,21 @@ impl Host {
             &configured,
             &self.config.plugin_env,
         )
+    }
+
+    /// Plugin `manifest.name`'s file store, under the operator's quota
+    /// (`files.plugins.<name>.quota_mb`) when config.json sets one, else
+    /// the manifest's.
+    pub fn plugin_files(&self, manifest: &Manifest) -> PluginFiles {
+        let files = PluginFiles::new(
+            &self.data,
+            &manifest.name,
+            manifest.capabilities.files_quota_mb,
+        );
+        match self.config.files.quota_for(&manifest.name) {
+            Some((quota_mb, setting)) => files.with_quota(quota_mb, setting),
+            None => files,
+        }
     }
 
     /// What host imports of a plugin instance need.

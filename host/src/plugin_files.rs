@@ -43,7 +43,7 @@ pub enum FileError {
     #[error("{name:?} is refused: {part:?} is a file, not a folder")]
     NotAFolder { name: String, part: String },
     #[error(
-        "writing {name:?} would put plugin {plugin}'s files over their quota of {quota_mb} MiB ({used} bytes used, {adding} more asked); delete files or raise capabilities.files_quota_mb"
+        "writing {name:?} would put plugin {plugin}'s files over their quota of {quota_mb} MiB ({used} bytes used, {adding} more asked); delete files or raise {setting}"
     )]
     Quota {
         plugin: String,
@@ -51,6 +51,8 @@ pub enum FileError {
         quota_mb: u32,
         used: u64,
         adding: u64,
+        /// Where the quota was set, for the advice.
+        setting: String,
     },
     #[error("{name:?} is {size} bytes, more than the {limit} bytes one read may return")]
     TooLarge { name: String, size: u64, limit: u64 },
@@ -78,15 +80,26 @@ pub struct PluginFiles {
     plugin: String,
     root: PathBuf,
     quota_mb: u32,
+    /// The setting `quota_mb` came from, named when a write is refused.
+    quota_setting: String,
 }
 
 impl PluginFiles {
+    /// The store with the quota `plugin`'s manifest asks for.
     pub fn new(data: &DataDir, plugin: &str, quota_mb: u32) -> Self {
         Self {
             plugin: plugin.to_owned(),
             root: data.plugin_files(plugin),
             quota_mb,
+            quota_setting: format!("capabilities.files_quota_mb in the {plugin} manifest"),
         }
+    }
+
+    /// The same store under the quota `setting` gives instead.
+    pub fn with_quota(mut self, quota_mb: u32, setting: String) -> Self {
+        self.quota_mb = quota_mb;
+        self.quota_setting = setting;
+        self
     }
 
     pub fn quota_bytes(&self) -> u64 {
@@ -336,6 +349,7 @@ impl PluginFiles {
                 quota_mb: self.quota_mb,
                 used,
                 adding,
+                setting: self.quota_setting.clone(),
             });
         }
         Ok(())
@@ -400,6 +414,7 @@ impl PendingUpload {
                     quota_mb: self.files.quota_mb,
                     used: self.files.usage().unwrap_or(0).saturating_sub(self.written),
                     adding: self.written + adding,
+                    setting: self.files.quota_setting.clone(),
                 }
             } else {
                 FileError::TooLarge {
@@ -579,6 +594,18 @@ mod tests {
         assert!(matches!(e, FileError::Quota { .. }), "{e}");
         assert!(e.to_string().contains("files_quota_mb"), "{e}");
         assert!(store.stat("b").unwrap().is_none());
+    }
+
+    #[test]
+    fn an_operator_quota_replaces_the_manifest_one_and_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = files(dir.path(), 64).with_quota(1, "files.plugins.goods.quota_mb".into());
+        let e = store.write("a", &vec![0u8; 1100 * 1024]).unwrap_err();
+        assert!(matches!(e, FileError::Quota { quota_mb: 1, .. }), "{e}");
+        assert!(
+            e.to_string().contains("files.plugins.goods.quota_mb"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -60,6 +60,10 @@ pub fn file_name_problem(name: &str) -> Option<&'static str> {
     None
 }
 
+/// The placeholder of a `file` template filled with the file name a
+/// `multipart/form-data` file part carries; it may not name a path segment.
+pub const FILENAME_PLACEHOLDER: &str = "filename";
+
 /// A route whose body the host stores as a file before it calls the plugin.
 ///
 /// For a request matching `method` and `path` (below the plugin's mount
@@ -67,7 +71,10 @@ pub fn file_name_problem(name: &str) -> Option<&'static str> {
 /// `file` (with the `{x}` placeholders filled from the path), at most
 /// `max_mb`, within the plugin's quota, and then calls the plugin on the
 /// same route with the JSON body `{"stored": {"file", "size",
-/// "content_type"}}` instead of the upload.
+/// "content_type"}}` instead of the upload. A `multipart/form-data` body
+/// has its one file part stored that way (its other fields, small, go to
+/// the plugin as `"fields"`), and `{filename}` in `file` stands for the
+/// part's file name, checked by the same name rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Upload {
@@ -106,6 +113,12 @@ impl Upload {
             }
         }
         Some(captured)
+    }
+
+    /// Whether `file` names the stored file after the multipart part's
+    /// file name, so only a multipart body can fill it.
+    pub fn wants_file_name(&self) -> bool {
+        self.file.contains(&format!("{{{FILENAME_PLACEHOLDER}}}"))
     }
 
     /// The file name for `captured` placeholder values.
@@ -180,8 +193,16 @@ pub fn validate_uploads(uploads: &[Upload]) -> Result<(), ManifestError> {
                 ),
             ));
         }
+        if keys.contains(&FILENAME_PLACEHOLDER) {
+            return Err(invalid(
+                field("path"),
+                format!(
+                    "{{{FILENAME_PLACEHOLDER}}} is reserved for the multipart file part's name; give the path segment another name"
+                ),
+            ));
+        }
         let mut template = upload.file.clone();
-        for key in &keys {
+        for key in keys.iter().chain([&FILENAME_PLACEHOLDER]) {
             template = template.replace(&format!("{{{key}}}"), "x");
         }
         if template.contains(['{', '}']) {
@@ -270,5 +291,28 @@ mod tests {
         };
         let e = validate_uploads(&[upload]).unwrap_err();
         assert_eq!(e.field(), "uploads[0].file");
+    }
+
+    #[test]
+    fn the_multipart_file_name_fills_its_placeholder_only_in_the_file() {
+        let upload = Upload {
+            path: "/api/items/{id}/images".into(),
+            file: "public/items/{id}/{filename}".into(),
+            method: "POST".into(),
+            max_mb: 4,
+        };
+        validate_uploads(std::slice::from_ref(&upload)).unwrap();
+        assert!(upload.wants_file_name());
+        let mut captured = upload.matches("/api/items/7/images").unwrap();
+        captured.push((FILENAME_PLACEHOLDER, "front.png"));
+        assert_eq!(upload.file_for(&captured), "public/items/7/front.png");
+        let reserved = Upload {
+            path: "/api/{filename}".into(),
+            file: "{filename}".into(),
+            method: "POST".into(),
+            max_mb: 4,
+        };
+        let e = validate_uploads(&[reserved]).unwrap_err();
+        assert_eq!(e.field(), "uploads[0].path");
     }
 }

@@ -6,7 +6,13 @@
 //! - the `hello` plugin route `/p/hello/`;
 //! - the standard `wasi:http` component `http-hello` through the host;
 //! - the same component under `wasmtime serve -Scli`, when a `wasmtime`
-//!   CLI is found (`$WASMTIME`, `PATH`, or `/opt/wasmtime-cli/bin`).
+//!   CLI is found (`$WASMTIME`, `PATH`, or `/opt/wasmtime-cli/bin`);
+//! - `/p/hello/greeting` (hello's handler behind `hello.greet`), once with
+//!   the bootstrap token and once with the session cookie of a `staff`
+//!   user who signed in through `POST /api/auth/login`;
+//! - the `rates` plugin's `/p/rates/`, one outbound call to a local
+//!   upstream, against a native axum route making the same call with
+//!   reqwest ([`crate::bench_outbound`]).
 //!
 //! Figures are only comparable within one run on one machine; the report
 //! gives ratios next to the raw numbers and records the machine.
@@ -19,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::build_plugins;
-use crate::util::{cargo, copy_dir, target_dir, workspace_root};
+use crate::util::{cargo, copy_dir, http_exchange, target_dir, workspace_root};
+use crate::{bench_outbound, build_plugins};
 
 const DURATION: &str = "10s";
 const CONNECTIONS: &str = "32";
@@ -66,12 +72,20 @@ pub fn run(args: &[String]) -> Result<()> {
 
     let work = std::env::temp_dir().join(format!("plinth-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
-    for (name, version) in [("hello", "0.1.0"), ("http-hello", "0.1.0")] {
+    for (name, version) in [
+        ("hello", "0.1.0"),
+        ("http-hello", "0.1.0"),
+        ("rates", "0.1.0"),
+    ] {
         copy_dir(
             &plugins.join(format!("{name}-{version}")),
             &work.join("data").join("plugins").join(name).join(version),
         )?;
     }
+    // One upstream for both outbound rows; the host may reach it (a
+    // loopback address) only because config.json says so for `rates`.
+    let upstream = bench_outbound::upstream()?;
+    let upstream_url = format!("http://{}/latest", upstream.addr);
     let addr = free_port()?;
     let config = serde_json::json!({
         "data_dir": work.join("data"),
@@ -82,9 +96,18 @@ pub fn run(args: &[String]) -> Result<()> {
             "url": format!("sqlite://{}", work.join("data").join("plinth.db").display()),
             "schema_dir": root.join("common-sql"),
         },
+        "outbound": {
+            "plugins": {
+                "rates": {
+                    "hosts": [format!("http://{}", upstream.addr)],
+                    "allow_private": ["127.0.0.1"],
+                },
+            },
+        },
         "plugins": [
             { "name": "hello", "version": "0.1.0" },
             { "name": "http-hello", "version": "0.1.0" },
+            { "name": "rates", "version": "0.1.0", "settings": { "source_url": upstream_url } },
         ],
     });
     let config_path = work.join("config.json");
@@ -101,7 +124,9 @@ pub fn run(args: &[String]) -> Result<()> {
     );
     wait_for(addr, "/healthz", Duration::from_secs(60))?;
 
-    let token = Some(ADMIN_TOKEN);
+    let bearer = format!("Authorization: Bearer {ADMIN_TOKEN}");
+    let token = Some(bearer.as_str());
+    let cookie = format!("Cookie: {}", signed_in_staff(addr)?);
     let mut loads = vec![
         load("native axum route (/api/hello)", addr, "/api/hello", None)?,
         load("hello plugin (/p/hello/)", addr, "/p/hello/", None)?,
@@ -113,13 +138,41 @@ pub fn run(args: &[String]) -> Result<()> {
         )?,
     ];
     // The same handler as /p/hello/, behind `hello.greet`: the caller is
-    // identified and its permission checked on every request.
-    let checked = load(
-        "hello plugin, checked caller (/p/hello/greeting)",
-        addr,
-        "/p/hello/greeting",
-        token,
-    )?;
+    // identified and its permission checked on every request, first as the
+    // bootstrap token's super-admin, then as a signed-in user whose
+    // permission comes from a role grant.
+    let checked = vec![
+        load(
+            "hello plugin, checked caller: bootstrap token (/p/hello/greeting)",
+            addr,
+            "/p/hello/greeting",
+            token,
+        )?,
+        load(
+            "hello plugin, checked caller: signed-in session (/p/hello/greeting)",
+            addr,
+            "/p/hello/greeting",
+            Some(&cookie),
+        )?,
+    ];
+    // One outbound call per request to the same upstream: through the
+    // rates plugin (allow-list, address check, WIT), and natively.
+    let native_outbound = bench_outbound::native(upstream_url.clone())?;
+    let outbound = vec![
+        load(
+            "native axum route + reqwest, one outbound call (/rates)",
+            native_outbound.addr,
+            "/rates",
+            None,
+        )?,
+        load(
+            "rates plugin, one outbound call (/p/rates/)",
+            addr,
+            "/p/rates/",
+            token,
+        )?,
+    ];
+    drop(native_outbound);
     let installs = install_timings(addr, &plugins.join("hello-0.1.0"), &work)?;
     drop(host);
 
@@ -157,8 +210,19 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     let _ = std::fs::remove_dir_all(&work);
 
-    loads.push(checked);
-    let report = render(&loads, wasmtime_version.as_deref(), &installs);
+    drop(upstream);
+    let load_average = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_default();
+    loads.extend(checked);
+    loads.extend(outbound);
+    let report = render(
+        &loads,
+        wasmtime_version.as_deref(),
+        &installs,
+        &load_average,
+    );
     let path = root.join("docs").join("BENCHMARKS.md");
     let existing = std::fs::read_to_string(&path).unwrap_or_default();
     std::fs::write(&path, merge_report(&existing, &report))?;
@@ -227,10 +291,12 @@ fn wait_for(addr: SocketAddr, path: &str, limit: Duration) -> Result<()> {
     bail!("{addr}{path} did not answer 200 within {limit:?}")
 }
 
-fn load(label: &str, addr: SocketAddr, path: &str, bearer: Option<&str>) -> Result<Load> {
+/// Loads `path` with wrk, every request carrying `header` (a whole
+/// `Name: value` line) when given.
+fn load(label: &str, addr: SocketAddr, path: &str, header: Option<&str>) -> Result<Load> {
     let url = format!("http://{addr}{path}");
-    let header: Vec<String> = bearer
-        .map(|token| vec!["-H".to_owned(), format!("Authorization: Bearer {token}")])
+    let header: Vec<String> = header
+        .map(|line| vec!["-H".to_owned(), line.to_owned()])
         .unwrap_or_default();
     // Warm-up: fills warm instance pools and the kernel's socket caches.
     Command::new("wrk")
@@ -339,6 +405,64 @@ struct InstallTimings {
 
 /// The admin token the bench host is configured with.
 const ADMIN_TOKEN: &str = "bench-admin-token";
+
+/// The user the session row signs in as: `staff` is one of hello's
+/// `default_roles` for `hello.greet`, so the permission comes from a role
+/// grant, not from the super-admin bypass.
+const STAFF_LOGIN: &str = "bench-staff";
+const STAFF_PASSWORD: &str = "bench-staff-password";
+
+/// Creates the `staff` user (as the bootstrap admin), signs them in through
+/// `POST /api/auth/login` and returns their `plinth_session=…` cookie.
+fn signed_in_staff(addr: SocketAddr) -> Result<String> {
+    let user = serde_json::json!({
+        "login": STAFF_LOGIN, "display_name": "Bench staff",
+        "password": STAFF_PASSWORD, "roles": ["staff"],
+    });
+    let (status, _, body) = http_exchange(
+        addr,
+        "POST",
+        "/api/admin/users",
+        &format!("Authorization: Bearer {ADMIN_TOKEN}\r\n"),
+        "application/json",
+        user.to_string().as_bytes(),
+    )?;
+    if status != 201 {
+        bail!("creating the bench user answered {status}: {body}");
+    }
+    let login = serde_json::json!({ "login": STAFF_LOGIN, "password": STAFF_PASSWORD });
+    let (status, head, body) = http_exchange(
+        addr,
+        "POST",
+        "/api/auth/login",
+        "",
+        "application/json",
+        login.to_string().as_bytes(),
+    )?;
+    if status != 200 {
+        bail!("signing the bench user in answered {status}: {body}");
+    }
+    let cookie = head
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("set-cookie"))
+        .and_then(|(_, value)| value.trim().split(';').next())
+        .map(str::to_owned)
+        .context("the sign-in answer set no cookie")?;
+    // The cookie must name a caller who holds the permission.
+    let (status, _, body) = http_exchange(
+        addr,
+        "GET",
+        "/p/hello/greeting",
+        &format!("Cookie: {cookie}\r\n"),
+        "text/plain",
+        b"",
+    )?;
+    if status != 200 {
+        bail!("the signed-in bench user gets {status} from /p/hello/greeting: {body}");
+    }
+    Ok(cookie)
+}
 
 /// Times `POST /api/admin/plugins` of a ~1 MiB package until its route
 /// first answers 200. Cold: the component's bytes are new to the compile
@@ -451,7 +575,20 @@ fn median(values: &[f64]) -> f64 {
     sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
 }
 
-fn render(loads: &[Load], wasmtime: Option<&str>, installs: &InstallTimings) -> String {
+/// The figures of the load whose label starts with `prefix`.
+fn rate_of(loads: &[Load], prefix: &str) -> Option<f64> {
+    loads
+        .iter()
+        .find(|l| l.label.starts_with(prefix))
+        .map(|l| l.requests_per_sec)
+}
+
+fn render(
+    loads: &[Load],
+    wasmtime: Option<&str>,
+    installs: &InstallTimings,
+    load_average: &str,
+) -> String {
     let native = loads.first().map_or(1.0, |l| l.requests_per_sec);
     let hello = loads.get(1).map_or(0.0, |l| l.requests_per_sec);
     let mut out = String::new();
@@ -459,7 +596,8 @@ fn render(loads: &[Load], wasmtime: Option<&str>, installs: &InstallTimings) -> 
     out.push_str("\n## Plugin routes against native and `wasmtime serve`\n\n");
     out.push_str(&format!(
         "Machine: {}. Load: `wrk -t{THREADS} -c{CONNECTIONS} -d{DURATION} --latency` on loopback, \
-         wrk and the server sharing the machine. Host: release build, SQLite, \
+         wrk and the server sharing the machine (1-minute load average {load_average} \
+         at the end of the run). Host: release build, SQLite, \
          default `runtime` settings (warm instances, pooling allocator).\n\n",
         machine()
     ));
@@ -480,12 +618,35 @@ fn render(loads: &[Load], wasmtime: Option<&str>, installs: &InstallTimings) -> 
     if let Some(version) = wasmtime {
         out.push_str(&format!("\n`wasmtime serve`: {version}.\n"));
     }
-    if let Some(checked) = loads.iter().find(|l| l.label.contains("checked caller")) {
+    let checked = [
+        (
+            "hello plugin, checked caller: bootstrap token",
+            "the bootstrap token's super-admin (the bypass)",
+        ),
+        (
+            "hello plugin, checked caller: signed-in session",
+            "a `staff` user signed in through `POST /api/auth/login`, holding `hello.greet` by a role grant, its session cookie resolved through the caller cache",
+        ),
+    ];
+    for (prefix, who) in checked {
+        if let Some(rate) = rate_of(loads, prefix) {
+            out.push_str(&format!(
+                "\nPermission check, {who}: the checked route keeps {:.1}% of the public \
+                 route's requests per second (goal ≥ 90%).\n",
+                100.0 * rate / hello.max(1.0)
+            ));
+        }
+    }
+    if let (Some(native), Some(plugin)) = (
+        rate_of(loads, "native axum route + reqwest"),
+        rate_of(loads, "rates plugin"),
+    ) {
         out.push_str(&format!(
-            "\nPermission check: the checked route keeps {:.1}% of the public route's \
-             requests per second (goal ≥ 90%); its caller is the bootstrap token's \
-             super-admin, resolved and checked on every request.\n",
-            100.0 * checked.requests_per_sec / hello.max(1.0)
+            "\nOutbound: the rates plugin route, one outbound call per request to a local \
+             upstream (allow-list, address check, in-flight limit, response cap), keeps \
+             {:.1}% of the native axum route making the same call with reqwest (goal ≥ 70%). \
+             The upstream and the native route run in the bench process, two threads each.\n",
+            100.0 * plugin / native.max(1.0)
         ));
     }
     out.push_str(&format!(

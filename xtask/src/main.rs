@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 mod bench;
 mod bench_events;
+mod bench_outbound;
 mod build_plugins;
 mod demo;
 mod fanout;

@@ -55,15 +55,29 @@ pub fn http_call(
     content_type: &str,
     body: &[u8],
 ) -> Result<(u16, String)> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(120)))?;
     let auth = bearer
         .map(|token| format!("Authorization: Bearer {token}\r\n"))
         .unwrap_or_default();
+    http_exchange(addr, method, path, &auth, content_type, body)
+        .map(|(status, _, body)| (status, body))
+}
+
+/// [`http_call`] with `extra` header lines (each ending in `\r\n`): the
+/// status, the response head and the body.
+pub fn http_exchange(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    extra: &str,
+    content_type: &str,
+    body: &[u8],
+) -> Result<(u16, String, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(120)))?;
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: {content_type}\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Content-Type: {content_type}\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     )?;
@@ -74,9 +88,9 @@ pub fn http_call(
         .get(9..12)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| anyhow::anyhow!("no HTTP status in: {response}"))?;
-    let body = response
+    let (head, body) = response
         .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
+        .map(|(head, body)| (head.to_owned(), body.to_owned()))
         .unwrap_or_default();
-    Ok((status, body))
+    Ok((status, head, body))
 }

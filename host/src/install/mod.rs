@@ -23,7 +23,6 @@ use crate::db::store::{self, InstalledPlugin, PluginState, StoredManifestError};
 use crate::db::{Db, DbError, Dialect, now_ms};
 use crate::db::{plugin_roles, plugin_sql};
 use crate::host::Host;
-use crate::plugin_files::PluginFiles;
 use crate::registry::LoadedPlugin;
 use crate::runtime::{CallError, LoadedComponent, PluginIdentity, RuntimeError, World};
 
@@ -298,11 +297,7 @@ fn check_built_for(manifest: &Manifest, built_for: &str) -> Result<(), InstallEr
 pub fn identity(host: &Host, manifest: &Manifest, settings: ResolvedSettings) -> PluginIdentity {
     PluginIdentity {
         depends: manifest.depends.keys().cloned().collect(),
-        files: PluginFiles::new(
-            &host.data,
-            &manifest.name,
-            manifest.capabilities.files_quota_mb,
-        ),
+        files: host.plugin_files(manifest),
         name: manifest.name.clone(),
         version: manifest.version.to_string(),
         table_prefix: manifest.capabilities.table_prefix.clone(),

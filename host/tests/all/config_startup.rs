@@ -57,6 +57,15 @@ async fn a_placeholder_secret_in_production_stops_start_up() {
 }
 
 #[tokio::test]
+async fn a_files_quota_out_of_range_stops_start_up_and_is_named() {
+    let stderr =
+        serve_must_fail(r#"{"files": {"plugins": {"goods": {"quota_mb": 0}}}}"#, &[]).await;
+    assert!(stderr.contains("files.plugins.goods.quota_mb"), "{stderr}");
+    let stderr = serve_must_fail(r#"{"files": {"plugins": {"goods": {"quota": 5}}}}"#, &[]).await;
+    assert!(stderr.contains("files.plugins.goods.quota"), "{stderr}");
+}
+
+#[tokio::test]
 async fn an_unknown_environment_override_is_named() {
     let stderr = serve_must_fail("{}", &[("PLINTH__SERVER__PORTT", "1")]).await;
     assert!(stderr.contains("PLINTH__SERVER__PORTT"), "{stderr}");

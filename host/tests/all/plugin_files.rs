@@ -203,7 +203,7 @@ async fn raw_get(host: &TestHost, target: &str) -> (u16, String) {
 }
 
 /// goods 1.0.0 with a 1 MiB files quota.
-fn goods_with_small_quota() -> Vec<u8> {
+pub(crate) fn goods_with_small_quota() -> Vec<u8> {
     let manifest = std::fs::read_to_string(built_plugins().join("goods-1.0.0/plugin.toml"))
         .expect("goods manifest");
     let manifest = manifest.replace("files_quota_mb = 64", "files_quota_mb = 1");
@@ -265,7 +265,7 @@ async fn names_leaving_the_folder_and_uploads_over_the_quota_are_refused() {
         big,
     )
     .await;
-    assert_eq!(status, 507, "{body}");
+    assert_eq!(status, 413, "{body}");
     assert!(
         Admin::message(&body).contains("capabilities.files_quota_mb"),
         "{body}"
@@ -307,7 +307,7 @@ async fn names_leaving_the_folder_and_uploads_over_the_quota_are_refused() {
     host.stop().await;
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+pub(crate) fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut found = Vec::new();
     if let Ok(entries) = std::fs::read_dir(dir) {
         for entry in entries.flatten() {

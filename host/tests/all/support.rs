@@ -817,3 +817,34 @@ impl Admin<'_> {
             .await
     }
 }
+
+/// A `multipart/form-data` body: the text `fields`, then one file part
+/// `file` sent as `filename` with `content_type`. Returns the request's
+/// Content-Type (with the boundary) and the body.
+pub fn multipart_body(
+    fields: &[(&str, &str)],
+    file: &str,
+    filename: &str,
+    content_type: &str,
+    bytes: &[u8],
+) -> (String, Vec<u8>) {
+    const BOUNDARY: &str = "plinth-test-boundary-7d1f0c";
+    let mut body = Vec::with_capacity(bytes.len() + 1024);
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{file}\"; filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={BOUNDARY}"), body)
+}

@@ -32,6 +32,7 @@ impl Plugin for Goods {
             .delete("/api/items/:id", remove)
             .post("/api/items/:id/stock", adjust_stock)
             .put("/api/items/:id/images/:file", set_image)
+            .post("/api/items/:id/images", set_image)
             .get("/api/items/:id/image", show_image)
             .get("/api/stock-summaries", stock_summaries)
             // Every answer, 404s included, says which installed version
@@ -370,7 +371,9 @@ struct StoredFile {
     content_type: String,
 }
 
-/// `PUT /api/items/:id/images/:file`: the host has streamed the image into
+/// `PUT /api/items/:id/images/:file` (the raw image as the body) and
+/// `POST /api/items/:id/images` (a form with one file part, stored under
+/// the name it was sent with): the host has streamed the image into
 /// `public/items/<id>/<file>` (never through this guest); goods accepts it
 /// for an existing item and an image type, and the host then keeps it and
 /// serves it at `/files/goods/items/<id>/<file>`. A refusal leaves no file.

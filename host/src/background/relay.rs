@@ -237,7 +237,7 @@ async fn round(host: &Host, subscriber: &str, host_id: &str) -> Result<Option<us
                     tracing::debug!(%subscriber, topic = %delivery.topic, event = delivery.event_id, "event delivered");
                 } else {
                     tx.rollback().await?;
-                    tracing::warn!(%subscriber, event = delivery.event_id, "event relay: the claim ran out before the delivery finished; another host delivers it");
+                    tracing::warn!(%subscriber, event = delivery.event_id, "event relay: the claim ran out, or the subscriber was removed, before the delivery finished; rolled back");
                 }
                 continue;
             }

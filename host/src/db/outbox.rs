@@ -232,8 +232,10 @@ pub async fn event(db: &Db, id: i64) -> Result<Option<StoredEvent>, DbError> {
 
 /// Marks a claimed delivery delivered on `conn` (the transaction the
 /// subscriber's own statements ran in); `claimed_by` stays, naming the host
-/// that delivered it. `false` when this host no longer
-/// holds the claim: the caller must roll back, another host delivers it.
+/// that delivered it. `false` when this host no longer holds the claim
+/// (another host delivers it) or the subscriber was removed while its hook
+/// ran (a removal drops what it had not received, and a delivery finishing
+/// on the removed version must not count): the caller must roll back.
 pub async fn mark_delivered(
     conn: &mut AnyConnection,
     dialect: Dialect,
@@ -243,7 +245,8 @@ pub async fn mark_delivered(
     let sql = format!(
         "UPDATE plinth_event_deliveries SET state = 'delivered', attempts = attempts + 1, \
          delivered_at = {}, lease_until = NULL, last_error = NULL \
-         WHERE id = ? AND claimed_by = ? AND state = 'pending'",
+         WHERE id = ? AND claimed_by = ? AND state = 'pending' \
+         AND EXISTS (SELECT 1 FROM plinth_plugins p WHERE p.name = plinth_event_deliveries.subscriber)",
         db_now_ms(dialect)
     );
     let done = sqlx::query(&host_sql(dialect, &sql))

@@ -252,3 +252,41 @@ async fn removing_a_subscriber_drops_its_undelivered_events_with_a_record() {
         host.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_delivery_running_while_its_subscriber_is_removed_leaves_nothing_waiting() {
+    for db in all_dbs().await {
+        let kind = db.kind;
+        let data = tempfile::tempdir().expect("temp dir");
+        let host = host_on(&db, data.path()).await;
+        // probe writes the payload to `probe_events` in the delivery's
+        // transaction, then spins for 1.5 s: long enough to be removed under.
+        publish(&host, "probe.ping", "slow:1500").await;
+        eventually(&format!("{kind}: the delivery is in flight"), Duration::from_secs(10), || async {
+            (count(&db, "SELECT COUNT(*) FROM plinth_event_deliveries WHERE subscriber = 'probe' AND claimed_by IS NOT NULL").await == 1).then_some(())
+        })
+        .await;
+        let (status, body) = host.admin().delete("/plugins/probe").await;
+        assert_eq!(status, 200, "{kind}: {body}");
+        // The hook finishes on the version it started on, before or after
+        // the removal commits: either way nothing is left waiting, and what
+        // it wrote stands or falls with its delivery.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let delivered = count(&db, "SELECT COUNT(*) FROM plinth_event_deliveries WHERE subscriber = 'probe' AND state = 'delivered'").await;
+        let written = count(
+            &db,
+            "SELECT COUNT(*) FROM probe_events WHERE payload = 'slow:1500'",
+        )
+        .await;
+        assert_eq!(
+            count(&db, "SELECT COUNT(*) FROM plinth_event_deliveries WHERE subscriber = 'probe' AND state <> 'delivered'").await,
+            0,
+            "{kind}: nothing is left waiting for the removed plugin"
+        );
+        assert_eq!(
+            delivered, written,
+            "{kind}: the delivery and its write commit together"
+        );
+        host.stop().await;
+    }
+}

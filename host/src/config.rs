@@ -1400,6 +1400,34 @@ impl RawMembers {
             .find(|(k, _)| k == key)
             .map(|(_, v)| &**v)
     }
+
+    /// Sets the last member called `key` (the one the loader reads), or
+    /// appends it.
+    fn set(&mut self, key: &str, value: Box<RawValue>) {
+        match self.0.iter_mut().rfind(|(k, _)| k == key) {
+            Some(member) => member.1 = value,
+            None => self.0.push((key.to_owned(), value)),
+        }
+    }
+
+    /// The object laid out as [`render_object`] does, values as they were.
+    fn render(&self, one_line: bool, indent: &str) -> String {
+        let members: Vec<(String, String)> = self
+            .0
+            .iter()
+            .map(|(k, v)| (k.clone(), v.get().to_owned()))
+            .collect();
+        render_object(&members, one_line, indent)
+    }
+}
+
+/// The `plugins` list laid out from its entries' text, one entry a line.
+fn render_plugin_list(entries: &[String]) -> String {
+    if entries.is_empty() {
+        "[]".to_owned()
+    } else {
+        format!("[\n    {}\n  ]", entries.join(",\n    "))
+    }
 }
 
 /// The host's three fields of an entry, as JSON text.
@@ -1544,23 +1572,10 @@ fn rewrite_plugins(
         return Ok(None);
     }
 
-    let array = if entries.is_empty() {
-        "[]".to_owned()
-    } else {
-        format!("[\n    {}\n  ]", entries.join(",\n    "))
-    };
-    let array = RawValue::from_string(array)
+    let array = RawValue::from_string(render_plugin_list(&entries))
         .map_err(|e| invalid("plugins", format!("cannot lay out the new list: {e}")))?;
-    match top.0.iter_mut().rfind(|(k, _)| k == "plugins") {
-        Some(member) => member.1 = array,
-        None => top.0.push(("plugins".to_owned(), array)),
-    }
-    let members: Vec<(String, String)> = top
-        .0
-        .iter()
-        .map(|(k, v)| (k.clone(), v.get().to_owned()))
-        .collect();
-    let new_text = format!("{}\n", render_object(&members, false, ""));
+    top.set("plugins", array);
+    let new_text = format!("{}\n", top.render(false, ""));
 
     // The rewrite must change the host's fields and nothing else.
     let mut before = document;
@@ -1696,31 +1711,16 @@ fn rewrite_plugin_settings(
             .replace('\n', "\n      ");
         let rendered = RawValue::from_string(rendered)
             .map_err(|e| invalid("plugins", format!("cannot lay out the settings: {e}")))?;
-        match entry.0.iter_mut().rfind(|(k, _)| k == "settings") {
-            Some(member) => member.1 = rendered,
-            None => entry.0.push(("settings".to_owned(), rendered)),
-        }
-        let members: Vec<(String, String)> = entry
-            .0
-            .iter()
-            .map(|(k, v)| (k.clone(), v.get().to_owned()))
-            .collect();
-        entries.push(render_object(&members, false, "    "));
+        entry.set("settings", rendered);
+        entries.push(entry.render(false, "    "));
     }
     let Some(index) = found else {
         return Err(no_entry());
     };
-    let array = RawValue::from_string(format!("[\n    {}\n  ]", entries.join(",\n    ")))
+    let array = RawValue::from_string(render_plugin_list(&entries))
         .map_err(|e| invalid("plugins", format!("cannot lay out the new list: {e}")))?;
-    if let Some(member) = top.0.iter_mut().rfind(|(k, _)| k == "plugins") {
-        member.1 = array;
-    }
-    let members: Vec<(String, String)> = top
-        .0
-        .iter()
-        .map(|(k, v)| (k.clone(), v.get().to_owned()))
-        .collect();
-    let new_text = format!("{}\n", render_object(&members, false, ""));
+    top.set("plugins", array);
+    let new_text = format!("{}\n", top.render(false, ""));
 
     // The rewrite must change that one entry's settings and nothing else.
     let mut before = document;

@@ -3,9 +3,9 @@
 //! names the key that set it.
 
 use plinth_host::config::PluginFilesConfig;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::plugin_files::{goods_with_small_quota, walk};
+use crate::plugin_files::{create_item, goods_with_small_quota, walk};
 use crate::support::{Admin, DbKind, TestDb, TestHost, test_config};
 
 const MIB: usize = 1024 * 1024;
@@ -30,17 +30,7 @@ async fn host_with_quota(
 
 /// PUTs a 3 MiB image to a new item: the status and answer.
 async fn upload_three_mib(host: &TestHost) -> (u16, Value) {
-    let created: Value = host
-        .client
-        .post(host.url("/p/goods/api/items"))
-        .json(&json!({"sku": "QUOTA-1", "name": "big picture", "stock": 1}))
-        .send()
-        .await
-        .expect("answered")
-        .json()
-        .await
-        .expect("json");
-    let id = created["id"].as_i64().expect("item id");
+    let id = create_item(host, "QUOTA-1").await;
     let response = host
         .client
         .put(host.url(&format!("/p/goods/api/items/{id}/images/big.png")))

@@ -16,7 +16,8 @@ fn image() -> Vec<u8> {
     (0..5000u32).map(|i| (i % 251) as u8).collect()
 }
 
-async fn create_item(host: &TestHost, sku: &str) -> i64 {
+/// A goods item to hang pictures on; its id.
+pub(crate) async fn create_item(host: &TestHost, sku: &str) -> i64 {
     let created: Value = host
         .client
         .post(host.url("/p/goods/api/items"))

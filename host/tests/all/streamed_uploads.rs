@@ -8,9 +8,9 @@
 use std::path::Path;
 
 use plinth_host::config::Config;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::plugin_files::{goods_with_small_quota, walk};
+use crate::plugin_files::{create_item, goods_with_small_quota, walk};
 use crate::support::{Admin, DbKind, TestDb, TestHost, multipart_body, test_config};
 
 const MIB: usize = 1024 * 1024;
@@ -30,20 +30,6 @@ async fn goods_host(data: &Path, tune: impl FnOnce(&mut Config)) -> (TestDb, Tes
     tune(&mut config);
     let host = TestHost::start(config).await.expect("host starts");
     (db, host)
-}
-
-async fn create_item(host: &TestHost, sku: &str) -> i64 {
-    let created: Value = host
-        .client
-        .post(host.url("/p/goods/api/items"))
-        .json(&json!({"sku": sku, "name": "with a picture", "stock": 1}))
-        .send()
-        .await
-        .expect("answered")
-        .json()
-        .await
-        .expect("json");
-    created["id"].as_i64().expect("item id")
 }
 
 /// Sends `body` with `content_type` by `method`: the status and JSON answer.

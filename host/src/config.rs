@@ -1578,21 +1578,37 @@ fn rewrite_plugins(
     let new_text = format!("{}\n", top.render(false, ""));
 
     // The rewrite must change the host's fields and nothing else.
-    let mut before = document;
-    let mut after = parse_json(&new_text, path)?;
-    for doc in [&mut before, &mut after] {
+    changes_only(document, &new_text, path, "the plugins list", |doc| {
         if let Some(map) = doc.as_object_mut() {
             map.remove("plugins");
         }
-    }
-    if before != after {
-        return Err(invalid(
-            "",
-            "rewriting the plugins list would change other keys; the host did not change the file"
-                .to_owned(),
-        ));
-    }
+    })?;
     Ok(Some(new_text))
+}
+
+/// Refuses a rewrite of `document` into `new_text` that changes anything
+/// `strip` does not remove from both: the host writes its own fields and
+/// must never touch what the operator wrote.
+fn changes_only(
+    mut before: Value,
+    new_text: &str,
+    path: &Path,
+    what: &str,
+    strip: impl Fn(&mut Value),
+) -> Result<(), ConfigError> {
+    let mut after = parse_json(new_text, path)?;
+    strip(&mut before);
+    strip(&mut after);
+    if before != after {
+        return Err(ConfigError::Invalid {
+            file: path.to_path_buf(),
+            key: String::new(),
+            reason: format!(
+                "rewriting {what} would change other keys; the host did not change the file"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Runs `rewrite` on the file's current text and writes what it answers,
@@ -1723,9 +1739,7 @@ fn rewrite_plugin_settings(
     let new_text = format!("{}\n", top.render(false, ""));
 
     // The rewrite must change that one entry's settings and nothing else.
-    let mut before = document;
-    let mut after = parse_json(&new_text, path)?;
-    for doc in [&mut before, &mut after] {
+    changes_only(document, &new_text, path, "the plugin's settings", |doc| {
         if let Some(entry) = doc
             .get_mut("plugins")
             .and_then(|p| p.get_mut(index))
@@ -1733,14 +1747,7 @@ fn rewrite_plugin_settings(
         {
             entry.remove("settings");
         }
-    }
-    if before != after {
-        return Err(invalid(
-            "",
-            "rewriting the plugin's settings would change other keys; the host did not change the file"
-                .to_owned(),
-        ));
-    }
+    })?;
     Ok(Some(new_text))
 }
 

@@ -7,7 +7,11 @@
 //! when they answer (set `PLINTH_TEST_POSTGRES_URL` / `PLINTH_TEST_MYSQL_URL`
 //! to point elsewhere); without them they run on SQLite alone and say so,
 //! except under `CI`, where a missing server is a failure. A test that
-//! hangs is stopped and named (see [`crate::hang_watch`]).
+//! hangs is stopped and named (see [`crate::hang_watch`]). The few tests
+//! that measure their own process ([`ALONE`]) run last, in a process of
+//! their own.
+
+use std::process::Command;
 
 use anyhow::{Result, bail};
 
@@ -25,12 +29,47 @@ pub fn run(args: &[String]) -> Result<()> {
     if !status.success() {
         bail!("building plinth-vendor failed ({status})");
     }
+    if !args.is_empty() {
+        // A developer's own selection runs as asked, in one process.
+        let mut selected = workspace_tests();
+        selected.args(args);
+        return run_tests(selected);
+    }
+    let mut rest = workspace_tests();
+    rest.arg("--");
+    for filter in ALONE {
+        rest.args(["--skip", filter]);
+    }
+    run_tests(rest)?;
+    let mut alone = cargo(&workspace_root());
+    alone.args(["test", "-p", "plinth-host", "--test", "all", "--"]);
+    alone.args(ALONE).arg("--test-threads=1");
+    alone.env(ALONE_ENV, "1");
+    run_tests(alone)
+}
+
+/// The host tests that assert on their own process's resident memory or
+/// working directory (the in-process host against a hostile vendor, the
+/// plugin query of a gigabyte). Beside other tests every allocation of
+/// theirs would count too, so they run after the rest in a process of
+/// their own, one at a time, with [`ALONE_ENV`] set to tell them so.
+const ALONE: &[&str] = &[
+    "agent_hostile_vendor::",
+    "plugin_sql_walls::a_thousand_rows_of_one_megabyte",
+];
+const ALONE_ENV: &str = "PLINTH_TEST_PROCESS_ALONE";
+
+/// `cargo test` over every host-target crate of the workspace.
+fn workspace_tests() -> Command {
     let mut command = cargo(&workspace_root());
     command.args(["test", "--workspace"]);
     for plugin in build_plugins::PLUGINS {
         command.args(["--exclude", plugin]);
     }
-    command.args(args);
+    command
+}
+
+fn run_tests(command: Command) -> Result<()> {
     let status = hang_watch::run_watched(command)?;
     if !status.success() {
         bail!("tests failed ({status})");

@@ -7,7 +7,8 @@
 //! a download at one byte a second. Each test also asserts what the
 //! operator relies on meanwhile: the host keeps serving a plugin route,
 //! its memory stays within a bound, and it writes nothing outside its data
-//! dir.
+//! dir (those two are the whole process's, so they are asserted when the
+//! module runs in a process of its own, as `cargo xtask test` runs it).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -24,6 +25,22 @@ use crate::vendor_standin::{DownloadFault, RawSocketVendor, SocketFault, StandIn
 const LIMIT: Duration = Duration::from_secs(20);
 /// Most the host's resident memory may grow during one hostile exchange.
 const RSS_BOUND_KIB: i64 = 64 * 1024;
+
+/// Whether this module runs in a test process of its own, one test at a
+/// time (`cargo xtask test`, and so CI, runs it that way and says so in
+/// `PLINTH_TEST_PROCESS_ALONE`). Resident memory and the working directory
+/// belong to the whole process: beside other tests their figures would be
+/// everyone's, so only then are they asserted on.
+fn process_alone() -> bool {
+    let alone = std::env::var_os("PLINTH_TEST_PROCESS_ALONE").is_some();
+    if !alone {
+        eprintln!(
+            "memory and working-directory bounds not checked: other tests share this process \
+             (`cargo xtask test` runs this module alone)"
+        );
+    }
+    alone
+}
 
 /// The hostile tests run one at a time so each one's memory figure is its
 /// own.
@@ -135,10 +152,13 @@ impl Watched {
         self.watcher.abort();
         let grown = rss_kib() - self.rss_before;
         eprintln!("resident memory grew by {grown} KiB");
-        assert!(
-            grown < RSS_BOUND_KIB,
-            "resident memory grew by {grown} KiB (bound {RSS_BOUND_KIB} KiB)"
-        );
+        let alone = process_alone();
+        if alone {
+            assert!(
+                grown < RSS_BOUND_KIB,
+                "resident memory grew by {grown} KiB (bound {RSS_BOUND_KIB} KiB)"
+            );
+        }
         let ok = self.route_ok.load(Ordering::Relaxed);
         let failed = self.route_failed.load(Ordering::Relaxed);
         assert_eq!(
@@ -151,11 +171,13 @@ impl Watched {
             200,
             "still serving"
         );
-        assert_eq!(
-            self.cwd_before,
-            cwd_entries(),
-            "nothing written outside the data dir"
-        );
+        if alone {
+            assert_eq!(
+                self.cwd_before,
+                cwd_entries(),
+                "nothing written outside the data dir"
+            );
+        }
         let parts: Vec<_> = std::fs::read_dir(self.data.path().join("download"))
             .map(|dir| {
                 dir.flatten()
@@ -580,6 +602,11 @@ async fn agent_hostile_clock_skew_beyond_tolerance_is_shown() {
 /// Packages are downloaded before the operation lock is taken: while a
 /// deployment's download crawls, an operator's plugin operation goes
 /// through at once instead of waiting for it.
+///
+/// The operator works on `http-hello`, not on the `hello` the standing
+/// watcher asks: disabling the watched plugin would make the watcher's
+/// own requests fail whenever one landed between the disable and the
+/// enable, which is what the operator asked for, not a dropped request.
 #[tokio::test]
 async fn agent_hostile_a_slow_download_does_not_hold_up_an_operators_operation() {
     let vendor = StandInVendor::start().await;
@@ -588,6 +615,12 @@ async fn agent_hostile_a_slow_download_does_not_hold_up_an_operators_operation()
     vendor.set_offers(vec![goods_offer(&vendor, "d-1")]);
     let watched = standin_host(&vendor, |config| {
         config.vendor.limits.download_rate_window_ms = 4_000;
+        config.plugins.push(plinth_host::config::PluginEntry {
+            name: "http-hello".into(),
+            version: "0.1.0".parse().expect("semver"),
+            enabled: true,
+            settings: Default::default(),
+        });
     })
     .await;
     eventually("the slow download to start", LIMIT, || async {
@@ -595,7 +628,11 @@ async fn agent_hostile_a_slow_download_does_not_hold_up_an_operators_operation()
     })
     .await;
     let started = std::time::Instant::now();
-    let (status, body) = watched.host.admin().post("/plugins/hello/disable").await;
+    let (status, body) = watched
+        .host
+        .admin()
+        .post("/plugins/http-hello/disable")
+        .await;
     assert_eq!(status, 200, "{body}");
     assert!(
         started.elapsed() < Duration::from_secs(2),
@@ -609,7 +646,11 @@ async fn agent_hostile_a_slow_download_does_not_hold_up_an_operators_operation()
             .all(|r| r.state != PackageState::Success),
         "the download was still going when the operator's call went through"
     );
-    let (status, body) = watched.host.admin().post("/plugins/hello/enable").await;
+    let (status, body) = watched
+        .host
+        .admin()
+        .post("/plugins/http-hello/enable")
+        .await;
     assert_eq!(status, 200, "{body}");
     let done = vendor.final_report("d-1").await;
     assert_eq!(done.state, PackageState::Success, "{done:?}");

@@ -219,19 +219,17 @@ async fn a_failing_subscribers_dead_letter_is_listed_and_replay_empties_the_list
     host.stop().await;
 }
 
-/// goods 1.0.0 staged in `data` with settings of each type in its manifest
-/// (goods reads `low_stock_threshold`).
+/// goods 1.0.0 staged in `data` with settings of each type in its manifest:
+/// its own `low_stock_threshold` (an int) and one more of every other type.
 fn stage_goods_with_settings(data: &Path) {
     stage_plugin(data, "goods", "1.0.0");
     let manifest = data.join("plugins/goods/1.0.0/plugin.toml");
     let text = std::fs::read_to_string(&manifest).expect("manifest");
+    assert!(
+        text.contains("key = \"low_stock_threshold\""),
+        "goods declares the setting it reads"
+    );
     let settings = r#"
-[[settings]]
-key = "low_stock_threshold"
-type = "int"
-title = "Low stock threshold"
-default = "5"
-
 [[settings]]
 key = "shop_name"
 type = "string"

@@ -21,7 +21,7 @@ fn overrides() -> Vec<(String, String)> {
         (
             "PLINTH__PLUGINS",
             r#"[{ "name": "hello", "version": "0.1.0", "settings": { "greeting": "from the environment" } },
-                { "name": "goods", "version": "1.0.0", "enabled": false, "settings": { "low_stock_threshold": "threshold-from-the-environment" } }]"#,
+                { "name": "goods", "version": "1.0.0", "enabled": false, "settings": { "low_stock_threshold": "987654321" } }]"#,
         ),
     ]
     .into_iter()
@@ -120,7 +120,7 @@ async fn operator_edits_survive_plugin_operations_and_overrides_stay_out() {
     );
     for from_env in [
         "from the environment",
-        "threshold-from-the-environment",
+        "987654321",
         "token-from-the-environment",
         "call_timeout_ms",
     ] {

@@ -144,9 +144,12 @@ function renderHeader() {
     liveBadge.title = "Live progress from the host";
   });
   const signOutButton = h("button", { type: "button", class: "secondary small", id: "sign-out", onclick: (e) => pending(e.target, "Signing out…", signOut) }, "Sign out");
+  // The feed behind the badge needs plugins.view: without it there is no
+  // feed to be live or offline, so no badge.
+  const feed = session.can(NEEDS.viewPlugins) ? [liveBadge] : [];
   document.getElementById("user").replaceChildren(
     h("span", { class: "user-name", id: "user-name", title: session.login }, session.name),
-    liveBadge, signOutButton);
+    ...feed, signOutButton);
   document.getElementById("nav-toggle").addEventListener("click", () => document.body.classList.toggle("nav-open"));
 }
 

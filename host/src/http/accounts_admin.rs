@@ -238,6 +238,20 @@ pub async fn sign_out_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Lifts a lock-out after too many failed sign-ins and starts the count
+/// afresh: the password stays, so the user signs in with it at once.
+pub async fn unlock_user(
+    State(state): State<AppState>,
+    Path(login): Path<String>,
+) -> Result<Json<UserView>, ApiError> {
+    let user = find_user(&state, &login).await?;
+    let host = state.host()?;
+    store::reset_failures(&host.db, user.id)
+        .await
+        .map_err(db_error)?;
+    Ok(Json(view(&state, find_user(&state, &login).await?).await?))
+}
+
 pub async fn add_user_role(
     State(state): State<AppState>,
     Path((login, role)): Path<(String, String)>,

@@ -205,6 +205,7 @@ fn accounts_routes() -> Router<AppState> {
             "/users/{login}/sign-out",
             axum::routing::post(a::sign_out_user),
         )
+        .route("/users/{login}/unlock", axum::routing::post(a::unlock_user))
         .route(
             "/users/{login}/roles/{role}",
             put(a::add_user_role).delete(a::remove_user_role),

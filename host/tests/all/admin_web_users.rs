@@ -1,7 +1,8 @@
 //! The users, roles, service tokens and audit pages of the admin web in a
 //! real headless Chromium against the real `plinth serve` binary: a user
 //! made and given a role in the pages signs in elsewhere, sees what the
-//! role opens, and is shut out by "sign out everywhere" and by disabling;
+//! role opens, and is shut out by "sign out everywhere" and by disabling,
+//! and let in again at once when an administrator unlocks a lock-out;
 //! the clerk sees no delete button and is refused the delete anyway; a
 //! token is shown once, works, and stops working when revoked; the audit
 //! log filters and pages. Screenshots go to `target/screenshots/`.
@@ -211,6 +212,47 @@ async fn a_user_made_in_the_pages_signs_in_with_its_role_and_is_shut_out_when_re
     submit_sign_in(&sam, "sam", "Sam-password-1").await;
     goods_frame(&sam).await;
 
+    // Locked by wrong passwords: the admin's page shows it, and Unlock lets
+    // Sam's own password in again at once.
+    let sign_in_as_sam = |password: &'static str| {
+        let url = host.url("/api/auth/login");
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .json(&json!({ "login": "sam", "password": password }))
+                .send()
+                .await
+                .expect("sign-in answers")
+                .status()
+                .as_u16()
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(sign_in_as_sam("not-sams-password").await, 401);
+    }
+    assert_eq!(sign_in_as_sam("Sam-password-1").await, 401, "locked");
+    admin.reload().await;
+    let badge = |state: &str| {
+        format!(
+            "(() => {{ const b = document.querySelector(\"tr[data-user='sam'] td[data-label='State'] .badge\"); \
+             return b && b.textContent === '{state}'; }})()"
+        )
+    };
+    admin.wait_for("the locked badge", &badge("locked")).await;
+    admin.screenshot("users-locked").await;
+    admin
+        .click("tr[data-user='sam'] button[data-action='unlock']")
+        .await;
+    admin.wait_for("the active badge", &badge("active")).await;
+    assert_eq!(
+        admin
+            .eval("document.querySelectorAll(\"tr[data-user='sam'] button[data-action='unlock']\").length")
+            .await,
+        json!(0),
+        "no Unlock button on an account that is not locked"
+    );
+    assert_eq!(sign_in_as_sam("Sam-password-1").await, 200, "unlocked");
+
     // Disabled from the admin's page: Sam's next API call, opening the
     // audit log, ends on the sign-in page, and signing in is refused.
     admin
@@ -324,6 +366,15 @@ async fn the_clerk_sees_no_delete_button_and_the_delete_api_refuses_anyway() {
             .await,
         json!(false),
         "no add form without goods.items.write"
+    );
+    assert_eq!(
+        clerk
+            .eval(
+                "[!!document.getElementById('user-name'), !!document.getElementById('live-state')]"
+            )
+            .await,
+        json!([true, false]),
+        "no live-progress badge without plugins.view, the feed it reports on"
     );
     clerk.screenshot("goods-clerk").await;
     let refused = clerk

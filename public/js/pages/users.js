@@ -1,6 +1,6 @@
 // The users page: every user with their state, roles and last sign-in;
-// creating, editing, disabling, deleting, resetting a password, signing a
-// user out everywhere and granting or revoking roles. The page needs
+// creating, editing, disabling, deleting, resetting a password, lifting a
+// lock-out, signing a user out everywhere and granting or revoking roles. The page needs
 // users.manage (the host asks the same for every call it makes); the role
 // picker lists roles when the viewer may also read them (roles.manage) and
 // otherwise takes a role's name.
@@ -152,6 +152,9 @@ export function usersPage(root, session) {
         });
         if (answer) rowWork(b, "Setting…", () => patch(`/api/admin/users/${enc}`, { password: answer.password }));
       }),
+      stateOf(user)[0] === "locked"
+        ? button("unlock", "Unlock", "secondary", (b) => rowWork(b, "Unlocking…", () => post(`/api/admin/users/${enc}/unlock`)))
+        : null,
       button("sign-out", "Sign out everywhere", "secondary", async (b) => {
         const answer = await confirmDialog({
           title: `Sign ${user.login} out everywhere?`, confirm: "Sign out everywhere",

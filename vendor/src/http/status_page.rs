@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::Html;
 use serde_json::json;
 
@@ -24,8 +25,17 @@ pub async fn html(State(state): State<AppState>) -> Result<Html<String>, ApiErro
     Ok(Html(render(&overview)))
 }
 
+/// 200 while the database answers; otherwise 503, which a load balancer
+/// or monitor reads as "take this instance out", not as a bug in it.
 pub async fn healthz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    state.vendor().db.ping().await?;
+    if let Err(error) = state.vendor().db.ping().await {
+        tracing::error!(%error, "health check: the database does not answer");
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the vendor's database does not answer; the vendor's log has the cause",
+        ));
+    }
     Ok(Json(json!({
         "status": "ok",
         "connections": state.registry().len(),

@@ -3,7 +3,9 @@
 use plinth_package::protocol::{AgentMessage, PackageState, StatusReport, VendorMessage};
 use reqwest::StatusCode;
 
-use crate::support::{TestVendor, agent, all_dbs, connect, hello, http, recv, send};
+use crate::support::{
+    DbKind, TestDb, TestVendor, agent, all_dbs, connect, hello, http, recv, send,
+};
 
 #[tokio::test]
 async fn status_page_lists_customers_assignments_installed_and_outcomes() {
@@ -114,4 +116,31 @@ async fn status_page_lists_customers_assignments_installed_and_outcomes() {
         assert_eq!(missing.status(), StatusCode::NOT_FOUND);
         server.shutdown().await.unwrap();
     }
+}
+
+/// A monitor reads 503 as "this instance cannot serve", with the one JSON
+/// error and nothing of the database's own words.
+#[tokio::test]
+async fn healthz_is_503_when_the_database_is_gone() {
+    let db = TestDb::create(DbKind::Sqlite).await.expect("sqlite");
+    let tv = TestVendor::new(db).await;
+    let server = tv.serve().await;
+    let url = format!("http://{}/healthz", server.addr());
+    assert_eq!(
+        http().get(&url).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    tv.vendor.db.close().await;
+    let response = http().get(&url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "unavailable", "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("database does not answer"),
+        "{body}"
+    );
+    server.shutdown().await.unwrap();
 }

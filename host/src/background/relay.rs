@@ -220,6 +220,9 @@ async fn round(host: &Host, subscriber: &str, host_id: &str) -> Result<Option<us
             continue;
         }
         attempted += 1;
+        // Deferred even on SQLite: the write lock is taken by the first
+        // write, so a subscriber that only reads holds no one up; a write
+        // that loses a race fails the delivery, which is retried.
         let tx = host.db.pool().begin().await?;
         let (outcome, tx) = component
             .on_event_in(tx, &delivery.topic, &delivery.payload)

@@ -160,7 +160,7 @@ pub async fn record_outcome(
 /// the database so that it keeps rising across restarts. The row must
 /// exist ([`record_received`]).
 pub async fn next_seq(db: &Db, deployment_id: &str) -> Result<u64, DbError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let dialect = super::conn_dialect(&tx);
     sqlx::query(&host_sql(
         dialect,

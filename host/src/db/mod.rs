@@ -202,6 +202,18 @@ impl Db {
         &self.pool
     }
 
+    /// Opens one of the host's own write transactions. On SQLite it takes
+    /// the write lock at once (`BEGIN IMMEDIATE`): a deferred transaction
+    /// that reads and then writes fails at once with "database is locked"
+    /// when another connection wrote in between (the busy time-out does not
+    /// cover that upgrade), where an immediate one waits its turn.
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Dialect::Postgres | Dialect::Mysql => self.pool.begin().await,
+        }
+    }
+
     /// Plugin-SQL rights, policy and connection shares.
     pub fn plugin_sql(&self) -> &plugin_sql::PluginSqlShared {
         &self.plugin_sql
@@ -327,6 +339,55 @@ mod tests {
         );
         assert_eq!(redact_url("mysql://root@h/d"), "mysql://root@h/d");
         assert_eq!(redact_url("sqlite://data/p.db"), "sqlite://data/p.db");
+    }
+
+    /// A host transaction that reads, then writes after another connection
+    /// wrote, still commits on SQLite: the other write waits for it
+    /// instead of making this one fail with "database is locked".
+    #[tokio::test]
+    async fn a_host_transaction_that_reads_then_writes_is_not_beaten_by_another_write() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = Db::connect(&DbOptions {
+            url: format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display()),
+            max_connections: 2,
+            connect_timeout: Duration::from_secs(5),
+        })
+        .await
+        .expect("sqlite");
+        sqlx::query("CREATE TABLE t (n INTEGER)")
+            .execute(db.pool())
+            .await
+            .expect("table");
+        let mut tx = db.begin().await.expect("begin");
+        sqlx::query("SELECT COUNT(*) FROM t")
+            .fetch_one(&mut *tx)
+            .await
+            .expect("read");
+        let other = {
+            let pool = db.pool().clone();
+            tokio::spawn(async move {
+                sqlx::query("INSERT INTO t (n) VALUES (1)")
+                    .execute(&pool)
+                    .await
+                    .map(|_| ())
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        sqlx::query("INSERT INTO t (n) VALUES (2)")
+            .execute(&mut *tx)
+            .await
+            .expect("the write after the read goes through");
+        tx.commit().await.expect("commit");
+        other
+            .await
+            .expect("task")
+            .expect("the other write waited its turn");
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM t")
+            .fetch_one(db.pool())
+            .await
+            .expect("count");
+        assert_eq!(n, 2);
+        db.close().await;
     }
 
     #[test]

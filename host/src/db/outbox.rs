@@ -84,7 +84,7 @@ pub async fn events_to_fan_out(db: &Db, limit: i64) -> Result<Vec<NewEvent>, DbE
 /// left as it is (the unique key on event and subscriber).
 pub async fn fan_out(db: &Db, event: &NewEvent, subscribers: &[String]) -> Result<(), DbError> {
     let dialect = db.dialect();
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let insert = match dialect {
         Dialect::Mysql => "INSERT IGNORE INTO plinth_event_deliveries",
         _ => "INSERT INTO plinth_event_deliveries",

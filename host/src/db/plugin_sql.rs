@@ -710,7 +710,9 @@ pub async fn begin_transaction(
         .permits(call.plugin, call.deadline)
         .await?;
     let deadline = tokio::time::Instant::from_std(call.deadline);
-    let tx = tokio::time::timeout_at(deadline, call.db.pool().begin())
+    // Immediate on SQLite, like the host's own: a plugin's read-then-write
+    // must not fail because another connection wrote in between.
+    let tx = tokio::time::timeout_at(deadline, call.db.begin())
         .await
         .map_err(|_| PluginSqlError::Failed("database unavailable: no connection in time".into()))?
         .map_err(|e| PluginSqlError::Failed(format!("database unavailable: {e}")))?;

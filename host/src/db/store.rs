@@ -233,7 +233,7 @@ pub async fn kv_get(db: &Db, plugin: &str, key: &str) -> Result<Option<Vec<u8>>,
 /// Stores a value, replacing an old one. Delete-then-insert in one
 /// transaction keeps it portable across the three dialects' upsert syntaxes.
 pub async fn kv_set(db: &Db, plugin: &str, key: &str, value: &[u8]) -> Result<(), DbError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let delete = host_sql(
         db.dialect(),
         "DELETE FROM plinth_plugin_kv WHERE plugin = ? AND k = ?",

@@ -394,7 +394,7 @@ pub async fn migrate_and_record(
     }
     // A pool-owned ('static) transaction, because the install hook's store
     // holds it while the guest runs.
-    let mut tx = host.db.pool().begin().await?;
+    let mut tx = host.db.begin().await?;
     // The plugin's migrations and install hook run logged in as its own role
     // or account where it has one, so no statement of theirs can switch back
     // to the host's user (`RESET ROLE`, `set_config('role', …)`); the

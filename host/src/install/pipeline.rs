@@ -257,7 +257,7 @@ async fn commit_record(
     record: &InstalledPlugin,
     journal: &mut InstallJournal,
 ) -> Result<(), InstallError> {
-    let mut tx = host.db.pool().begin().await?;
+    let mut tx = host.db.begin().await?;
     store::upsert_plugin(&mut tx, record).await?;
     journal.step_on(&mut tx, Step::Committed, None).await?;
     tx.commit().await?;
@@ -661,7 +661,7 @@ pub async fn remove(
         .await?;
     let result = async {
         host.registry.remove(name);
-        let mut tx = host.db.pool().begin().await?;
+        let mut tx = host.db.begin().await?;
         store::delete_plugin(&mut tx, name).await?;
         journal.step_on(&mut tx, Step::Committed, None).await?;
         tx.commit().await?;

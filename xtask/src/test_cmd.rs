@@ -40,12 +40,14 @@ pub fn run(args: &[String]) -> Result<()> {
     for filter in ALONE {
         rest.args(["--skip", filter]);
     }
-    run_tests(rest)?;
+    // Both run whatever the first found, so one run reports every failure.
+    let rest = run_tests(rest);
     let mut alone = cargo(&workspace_root());
     alone.args(["test", "-p", "plinth-host", "--test", "all", "--"]);
     alone.args(ALONE).arg("--test-threads=1");
     alone.env(ALONE_ENV, "1");
-    run_tests(alone)
+    let alone = run_tests(alone);
+    rest.and(alone)
 }
 
 /// The host tests that assert on their own process's resident memory or

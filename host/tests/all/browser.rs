@@ -233,10 +233,18 @@ impl Page<'_> {
         self.wait_loaded().await;
     }
 
+    /// Reloads the page and waits until the new document has loaded.
+    /// `Page.reload` answers before the new document replaces the old one,
+    /// whose `readyState` is already `complete`: a mark left on the old
+    /// window tells them apart.
     pub async fn reload(&self) {
+        self.eval("window.__plinthBeforeReload = true").await;
         self.cmd("Page.reload", json!({})).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        self.wait_loaded().await;
+        self.wait_for(
+            "the reloaded page to load",
+            "window.__plinthBeforeReload === undefined && document.readyState === 'complete'",
+        )
+        .await;
     }
 
     async fn wait_loaded(&self) {

@@ -631,6 +631,21 @@ pub struct ServeProcess {
     pub bind: String,
 }
 
+/// Spawns `command`, retrying while its binary is "text file busy": a
+/// binary a test has just copied stays open for writing in any child that
+/// another test thread forked meanwhile, until that child's exec.
+async fn spawn_when_not_busy(command: &mut tokio::process::Command) -> tokio::process::Child {
+    for _ in 0..40 {
+        match command.spawn() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            spawned => return spawned.expect("plinth serve starts"),
+        }
+    }
+    command.spawn().expect("plinth serve starts")
+}
+
 impl ServeProcess {
     /// Starts `binary serve --config <config>` in `cwd` and waits (at most
     /// 60 s) until `<data_dir>/host.json` names its address; panics with
@@ -648,7 +663,8 @@ impl ServeProcess {
         data_dir: &Path,
         env: &[(&str, &str)],
     ) -> Self {
-        let mut child = tokio::process::Command::new(binary)
+        let mut command = tokio::process::Command::new(binary);
+        command
             .args(["serve", "--config"])
             .arg(config)
             .current_dir(cwd)
@@ -656,9 +672,8 @@ impl ServeProcess {
             .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("plinth serve starts");
+            .kill_on_drop(true);
+        let mut child = spawn_when_not_busy(&mut command).await;
         let mut pipe = child.stderr.take().expect("stderr piped");
         let stderr = tokio::spawn(async move {
             let mut bytes = Vec::new();

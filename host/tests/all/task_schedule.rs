@@ -39,11 +39,19 @@ async fn a_task_every_second_runs_on_schedule_and_each_run_is_recorded() {
     let db = TestDb::create(DbKind::Sqlite).await.expect("sqlite");
     let data = tempfile::tempdir().expect("temp dir");
     let host = ticker_host(&db, data.path()).await;
-    tokio::time::sleep(Duration::from_secs(4)).await;
-
-    let all = runs(&host, "tick").await;
+    // Waited for, not slept: the scheduler's first pass only notes the next
+    // tick, and on a loaded machine a run may finish just after a fixed
+    // window closes.
+    let all = eventually(
+        "3 finished runs of the every-second task",
+        Duration::from_secs(15),
+        || async {
+            let all = runs(&host, "tick").await;
+            (with_outcome(&all, "ok").len() >= 3).then_some(all)
+        },
+    )
+    .await;
     let ok = with_outcome(&all, "ok");
-    assert!(ok.len() >= 3, "at least 3 runs in 4 s: {all:#?}");
     let ticks: HashSet<i64> = ok.iter().filter_map(|r| r.scheduled_at).collect();
     assert_eq!(ticks.len(), ok.len(), "one run per tick");
     for run in &ok {
@@ -105,8 +113,9 @@ async fn a_task_past_its_timeout_is_cut_off_while_the_host_keeps_serving() {
             .contains("timeout"),
         "{timed_out:?}"
     );
+    // Blocked by the hanging task, /healthz would take its whole 60 s.
     assert!(
-        slowest < Duration::from_secs(1),
+        slowest < Duration::from_secs(3),
         "/healthz took {slowest:?}"
     );
     host.stop().await;
@@ -547,7 +556,7 @@ async fn a_queued_task_waits_its_turn_and_min_interval_spaces_runs() {
         let first_end = first.finished_at.expect("finished");
         assert!(first_end <= next.started_at, "no overlap: {pair:#?}");
         assert!(
-            next.scheduled_at.expect("tick") < first_end && next.started_at - first_end < 700,
+            next.scheduled_at.expect("tick") < first_end && next.started_at - first_end < 1500,
             "the next tick waited and started right after: {pair:#?}"
         );
     }

@@ -237,11 +237,13 @@ async fn the_agent_reconnects_to_a_restarted_vendor_within_its_backoff_bound() {
     .await;
     // Down for a while: attempts fail and back off (400 ms cap here).
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let restarted = Instant::now();
     vendor.serve().await;
+    // Timed from when the vendor answers again: its own start is not the
+    // agent's back-off.
+    let restarted = Instant::now();
     let after = eventually("a reconnection", LIMIT, || connected(&host)).await;
     assert!(after > before, "a new connection was made");
-    // The cap is 400 ms; allow for the vendor's own start and the handshake.
+    // The cap is 400 ms; allow for the handshake on a loaded machine.
     let took = restarted.elapsed();
     assert!(
         took < Duration::from_secs(5),

@@ -75,13 +75,7 @@ async fn a_night_missed_while_down_is_summarised_once_at_start_up() {
     // Stopped before the history is written: a scheduler pass of this first
     // host must not run the missed night itself.
     host.stop().await;
-    let history = plinth_host::db::Db::connect(&plinth_host::db::DbOptions {
-        url: db.url.clone(),
-        max_connections: 1,
-        connect_timeout: Duration::from_secs(5),
-    })
-    .await
-    .expect("test connects");
+    let history = crate::support::test_pool(&db).await;
     // The last night it ran was three days ago; the host was down since.
     const DAY: i64 = 86_400_000;
     let night = |t: i64| t - t.rem_euclid(DAY) + (2 * 3600 + 30 * 60) * 1000;

@@ -239,6 +239,18 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// A connection pool of the test's own on `db`, beside any host: for
+/// writing or reading what a host would, while no host (or several) runs.
+pub async fn test_pool(db: &TestDb) -> plinth_host::db::Db {
+    plinth_host::db::Db::connect(&plinth_host::db::DbOptions {
+        url: db.url.clone(),
+        max_connections: 2,
+        connect_timeout: Duration::from_secs(5),
+    })
+    .await
+    .expect("the test connects to its database")
+}
+
 /// A config for a test: defaults, the given database, a data dir, and the
 /// repo's host schema.
 pub fn test_config(db: &TestDb, data_dir: &Path, plugins: &[(&str, &str)]) -> Config {

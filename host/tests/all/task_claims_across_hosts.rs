@@ -55,13 +55,7 @@ async fn each_tick_runs_once(kind: DbKind) {
     let b = serve(dir_b.path(), &db).await;
     let both_up = plinth_host::db::now_ms();
 
-    let pool = plinth_host::db::Db::connect(&plinth_host::db::DbOptions {
-        url: db.url.clone(),
-        max_connections: 2,
-        connect_timeout: Duration::from_secs(5),
-    })
-    .await
-    .expect("test connects");
+    let pool = crate::support::test_pool(&db).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
     let runs = loop {
         let runs = task_runs::runs(&pool, "ticker", Some("tick"), 500, None)

@@ -439,14 +439,18 @@ pub async fn migrate_and_record(
 
     if version_changed && let crate::runtime::LoadedComponent::Plinth(component) = &loaded.component
     {
-        // The hook runs in the plugin's own transaction when it has one.
+        // The hook's SQL runs in the plugin's own transaction when it has
+        // one; its events then go in the host's, which that login may not
+        // write, and commit with the host's records.
         let (hook_tx, host_tx) = match own.take() {
             Some(own) => (own, Some(tx)),
             None => (tx, None),
         };
-        let (outcome, hook_tx) = component
-            .install(hook_tx, from_version.as_deref(), &version)
+        let own_login = host_tx.is_some();
+        let (outcome, txs) = component
+            .install(hook_tx, host_tx, from_version.as_deref(), &version)
             .await;
+        let (hook_tx, host_tx) = (txs.sql, txs.events);
         let from = from_version.clone().unwrap_or_else(|| "nothing".into());
         let failure = match outcome {
             Ok(Ok(())) => None,
@@ -461,8 +465,10 @@ pub async fn migrate_and_record(
                 source,
             }),
         };
+        // Cut off mid-call, the hook may have lost either transaction.
+        let lost = own_login && host_tx.is_none();
         match (failure, hook_tx) {
-            (None, Some(hook_tx)) => {
+            (None, Some(hook_tx)) if !lost => {
                 let (own, mut tx) = match host_tx {
                     Some(host_tx) => (Some(hook_tx), host_tx),
                     None => (None, hook_tx),
@@ -476,7 +482,10 @@ pub async fn migrate_and_record(
                 tx.commit().await?;
                 fault::after_step(Step::Committed);
             }
-            (None, None) => {
+            (None, hook_tx) => {
+                if let Some(hook_tx) = hook_tx {
+                    hook_tx.rollback().await?;
+                }
                 if let Some(host_tx) = host_tx {
                     host_tx.rollback().await?;
                 }

@@ -60,6 +60,12 @@ pub struct CallState {
     /// allowed: `host_tx_ddl`) or an event delivery runs; the call's SQL
     /// runs inside it.
     pub install_tx: Option<sqlx::Transaction<'static, Any>>,
+    /// The host's transaction during an install hook whose SQL runs in the
+    /// plugin's own login (`install_tx` is then that login's, PostgreSQL
+    /// and MySQL): the hook's events go here, since that login may not
+    /// write the host's event tables, and commit with the host's records
+    /// of the install.
+    pub events_tx: Option<sqlx::Transaction<'static, Any>>,
     pub host_tx_ddl: bool,
     /// The database-side scope of a statement running in `install_tx`;
     /// still set after the call only when the call was given up on
@@ -327,7 +333,9 @@ impl plinth::plugin::events::Host for PluginState {
         // Inside the host's transaction (an event delivery, an install hook)
         // the event commits or rolls back with it.
         // Inside the plugin's own transaction it commits with it, too.
-        if let Some(tx) = self.call.install_tx.as_mut() {
+        if let Some(tx) = self.call.events_tx.as_mut() {
+            events.publish_in(tx, source, topic, payload).await
+        } else if let Some(tx) = self.call.install_tx.as_mut() {
             events.publish_in(tx, source, topic, payload).await
         } else if let Some(own) = self.call.plugin_tx.as_mut() {
             self.call.published_in_tx = true;

@@ -108,6 +108,26 @@ pub type HookOutcome = Result<(), String>;
 /// The host's transaction an install hook or an event delivery runs in.
 pub type InstallTx = sqlx::Transaction<'static, Any>;
 
+/// The transactions a call runs in, handed back whatever happened (either
+/// may be lost when the call had to be cut off).
+#[derive(Default)]
+pub struct CallTxs {
+    /// The call's SQL runs here: an install hook's, an event delivery's.
+    pub sql: Option<InstallTx>,
+    /// The call's events go here instead, when set: the host's transaction
+    /// during an install hook whose SQL runs in the plugin's own login.
+    pub events: Option<InstallTx>,
+}
+
+impl CallTxs {
+    fn sql(tx: InstallTx) -> Self {
+        Self {
+            sql: Some(tx),
+            events: None,
+        }
+    }
+}
+
 /// Who a request is handled for: the user, and the plugins whose
 /// `plugins.call` led here.
 #[derive(Debug, Clone, Default)]
@@ -214,7 +234,11 @@ impl PlinthComponent {
         mut fill: impl FnMut(&mut WitRequest) + Send + Sync,
     ) -> Result<WitResponse, CallError> {
         let (result, _) = self
-            .call(Call::Handle(&mut fill, context), self.call_timeout, None)
+            .call(
+                Call::Handle(&mut fill, context),
+                self.call_timeout,
+                CallTxs::default(),
+            )
             .await;
         match result? {
             CallOutput::Response(response) => Ok(response),
@@ -222,31 +246,43 @@ impl PlinthComponent {
         }
     }
 
-    /// Runs the install hook inside `tx`, where DDL is allowed. The
-    /// transaction is handed back whatever happened so the caller decides
-    /// to commit or roll back.
+    /// Runs the install hook with its SQL inside `tx`, where DDL is
+    /// allowed, and its events in `events_tx` when given (else in `tx`).
+    /// The transactions are handed back whatever happened so the caller
+    /// decides to commit or roll back.
     pub async fn install(
         &self,
         tx: InstallTx,
+        events_tx: Option<InstallTx>,
         from: Option<&str>,
         to: &str,
-    ) -> (Result<HookOutcome, CallError>, Option<InstallTx>) {
-        let (result, tx) = self
-            .call(Call::Install { from, to }, self.task_timeout, Some(tx))
+    ) -> (Result<HookOutcome, CallError>, CallTxs) {
+        let txs = CallTxs {
+            sql: Some(tx),
+            events: events_tx,
+        };
+        let (result, txs) = self
+            .call(Call::Install { from, to }, self.task_timeout, txs)
             .await;
-        (result.and_then(|o| self.hook(o)), tx)
+        (result.and_then(|o| self.hook(o)), txs)
     }
 
     /// Runs a task declared in the manifest.
     pub async fn run_task(&self, name: &str, budget: Duration) -> Result<HookOutcome, CallError> {
-        let (result, _) = self.call(Call::RunTask(name), budget, None).await;
+        let (result, _) = self
+            .call(Call::RunTask(name), budget, CallTxs::default())
+            .await;
         result.and_then(|o| self.hook(o))
     }
 
     /// Delivers an event the manifest subscribes to.
     pub async fn on_event(&self, topic: &str, payload: &str) -> Result<HookOutcome, CallError> {
         let (result, _) = self
-            .call(Call::OnEvent { topic, payload }, self.call_timeout, None)
+            .call(
+                Call::OnEvent { topic, payload },
+                self.call_timeout,
+                CallTxs::default(),
+            )
             .await;
         result.and_then(|o| self.hook(o))
     }
@@ -261,14 +297,14 @@ impl PlinthComponent {
         topic: &str,
         payload: &str,
     ) -> (Result<HookOutcome, CallError>, Option<InstallTx>) {
-        let (result, tx) = self
+        let (result, txs) = self
             .call(
                 Call::OnEvent { topic, payload },
                 self.call_timeout,
-                Some(tx),
+                CallTxs::sql(tx),
             )
             .await;
-        (result.and_then(|o| self.hook(o)), tx)
+        (result.and_then(|o| self.hook(o)), txs.sql)
     }
 
     fn hook(&self, output: CallOutput) -> Result<HookOutcome, CallError> {
@@ -289,14 +325,11 @@ impl PlinthComponent {
         &self,
         mut call: Call<'_>,
         budget: Duration,
-        install_tx: Option<InstallTx>,
-    ) -> (Result<CallOutput, CallError>, Option<InstallTx>) {
+        txs: CallTxs,
+    ) -> (Result<CallOutput, CallError>, CallTxs) {
         // The semaphore is never closed, so acquire only fails if it were.
         let Ok(_permit) = self.permits.acquire().await else {
-            return (
-                Err(self.bad_response("plugin is shutting down")),
-                install_tx,
-            );
+            return (Err(self.bad_response("plugin is shutting down")), txs);
         };
         // Install hooks always get a fresh instance, and theirs is not kept:
         // an upgrade's hook must not see state from requests, nor requests
@@ -308,7 +341,7 @@ impl PlinthComponent {
             Some(w) => w,
             None => match self.instantiate(budget).await {
                 Ok(w) => w,
-                Err(e) => return (Err(e), install_tx),
+                Err(e) => return (Err(e), txs),
             },
         };
 
@@ -325,7 +358,8 @@ impl PlinthComponent {
         state.call.ticks = 0;
         state.call.max_ticks = ticks_for(budget);
         state.call.host_tx_ddl = fresh;
-        state.call.install_tx = install_tx;
+        state.call.install_tx = txs.sql;
+        state.call.events_tx = txs.events;
         state.call.install_scope = None;
         // The epoch callback bounds CPU; the wall limit bounds time spent
         // waiting on the database or the executor as well, and plugin SQL
@@ -342,6 +376,7 @@ impl PlinthComponent {
         .await;
         super::sql_transaction::end_of_call(warm.store.data_mut()).await;
         let mut tx = warm.store.data_mut().call.install_tx.take();
+        let events_tx = warm.store.data_mut().call.events_tx.take();
         if let (Some(tx), Some(entered)) =
             (tx.as_mut(), warm.store.data_mut().call.install_scope.take())
         {
@@ -358,25 +393,29 @@ impl PlinthComponent {
             warm.request = empty_request();
         }
 
+        let txs = CallTxs {
+            sql: tx,
+            events: events_tx,
+        };
         match result {
             Some(Ok(output)) => {
                 warm.calls += 1;
                 if !fresh {
                     self.checkin(warm);
                 }
-                (Ok(output), tx)
+                (Ok(output), txs)
             }
             Some(Err(error)) => {
                 let error = self.classify(error, budget);
                 tracing::error!(plugin = %self.identity.name, version = %self.identity.version, error = %error, "plugin call failed; instance discarded");
-                (Err(error), tx)
+                (Err(error), txs)
             }
             None => (
                 Err(CallError::Timeout {
                     plugin: self.identity.name.clone(),
                     after_ms: wall.as_millis() as u64,
                 }),
-                tx,
+                txs,
             ),
         }
     }

@@ -30,7 +30,8 @@ fn failed(e: sqlx::Error) -> SqlError {
 }
 
 impl PluginState {
-    /// Ends the savepoint a `begin` inside an event delivery opened.
+    /// Ends the savepoint a `begin` inside an event delivery or an install
+    /// hook opened, and its twin in the hook's events transaction.
     async fn end_savepoint(&mut self, how: Savepoint) -> Result<(), SqlError> {
         self.call.savepoint_open = false;
         let tx = self
@@ -40,7 +41,13 @@ impl PluginState {
             .ok_or_else(|| invalid("no transaction is open"))?;
         plugin_sql::savepoint(tx, how)
             .await
-            .map_err(from_plugin_sql)
+            .map_err(from_plugin_sql)?;
+        if let Some(events) = self.call.events_tx.as_mut() {
+            plugin_sql::savepoint(events, how)
+                .await
+                .map_err(from_plugin_sql)?;
+        }
+        Ok(())
     }
 }
 
@@ -55,6 +62,13 @@ impl Host for PluginState {
             plugin_sql::savepoint(tx, Savepoint::Open)
                 .await
                 .map_err(from_plugin_sql)?;
+            // Events published inside go to the events transaction: a
+            // savepoint there too, so the plugin's rollback undoes them.
+            if let Some(events) = self.call.events_tx.as_mut() {
+                plugin_sql::savepoint(events, Savepoint::Open)
+                    .await
+                    .map_err(from_plugin_sql)?;
+            }
             self.call.savepoint_open = true;
             return Ok(());
         }
@@ -130,6 +144,7 @@ pub(super) async fn end_of_call(state: &mut PluginState) {
         // The host's transaction may still hold the plugin's half-undone
         // part: it is dropped too, so nothing of the call commits.
         state.call.install_tx = None;
+        state.call.events_tx = None;
         state.call.install_scope = None;
         state.call.plugin_tx = None;
         state.call.savepoint_open = false;
@@ -151,6 +166,9 @@ async fn end_open_work(state: &mut PluginState) {
             }
             tracing::warn!(plugin = %state.identity.name, "the call ended inside its transaction; its part was rolled back");
             let _ = plugin_sql::savepoint(tx, Savepoint::RollBack).await;
+        }
+        if let Some(events) = call.events_tx.as_mut() {
+            let _ = plugin_sql::savepoint(events, Savepoint::RollBack).await;
         }
     }
     call.published_in_tx = false;

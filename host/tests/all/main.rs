@@ -27,6 +27,7 @@ mod host_api_compat;
 mod host_schema;
 mod hostile_packages;
 mod hot_swap;
+mod install_hook_events;
 mod installed_host;
 mod missing_plugins;
 mod openapi_document;

@@ -19,7 +19,7 @@
 //! Install hook, on an upgrade: runs the statements kept in `probe_notes`
 //! rows with a negative id (id -1 first, then -2, …) and fails with the
 //! first error, so the host's tests can show what the database refuses
-//! during an install.
+//! during an install. A row `publish <topic> <payload>` publishes instead.
 //!
 //! Tasks: `ok` succeeds, `fail` fails, `spin` never returns.
 //! Events: each payload received is kept in kv under `event:<topic>` and
@@ -80,6 +80,11 @@ impl Plugin for Probe {
         )?;
         for row in &script {
             let statement: String = row.get("body")?;
+            if let Some(event) = statement.strip_prefix("publish ") {
+                let (topic, payload) = event.split_once(' ').unwrap_or((event, ""));
+                events::publish(topic, payload).map_err(|e| format!("{statement}: {e}"))?;
+                continue;
+            }
             db::query(&statement, &[]).map_err(|e| format!("{statement}: {e}"))?;
         }
         Ok(())

@@ -8,7 +8,7 @@
 //!   a route in its `[[uploads]]` has its body stored as a file first;
 //! - `GET /files/<plugin>/…`: the plugin's public files ([`plugin_files`]);
 //! - `GET /api/plugins`, `GET /api/menus`: what is installed and the menu
-//!   tree for the admin web;
+//!   tree for the admin web, for signed-in callers, cut to their codes;
 //! - `GET /api/hello`: a native route with the same answer as the `hello`
 //!   plugin, the ceiling that `cargo xtask bench` compares plugins with;
 //! - `/api/admin/…`: plugin operations for operators (a caller resolved by

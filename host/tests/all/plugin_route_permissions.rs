@@ -363,3 +363,61 @@ async fn the_delete_button_is_checked_by_the_handler_through_has_permission() {
         host.stop().await;
     }
 }
+
+/// The shell's menu and plugin lists come from the host already cut to the
+/// caller: anonymous callers get 401, a menu whose code the caller lacks is
+/// not even named, and the plugin list needs `plugins.view`.
+#[tokio::test]
+async fn menus_and_the_plugin_list_answer_only_what_the_caller_may_see() {
+    let db = crate::support::TestDb::create(crate::support::DbKind::Sqlite)
+        .await
+        .expect("sqlite");
+    let data = tempfile::tempdir().expect("temp dir");
+    let config = test_config(&db, data.path(), &[("goods", "1.0.0"), ("hello", "0.1.0")]);
+    let host = TestHost::start(config).await.expect("host starts");
+    for path in ["/api/menus", "/api/plugins"] {
+        let (status, _, body) = call_as(&host, None, get(path)).await;
+        assert_eq!(status, 401, "{path} for an anonymous caller: {body}");
+    }
+
+    let menu_ids = |body: &Value| -> Vec<String> {
+        body.as_array()
+            .expect("a list")
+            .iter()
+            .map(|m| {
+                format!(
+                    "{}/{}",
+                    m["plugin"].as_str().unwrap_or(""),
+                    m["id"].as_str().unwrap_or("")
+                )
+            })
+            .collect()
+    };
+    let clerk = caller_with_roles(&host, "clerk", &["clerk"]).await;
+    let (status, _, menus) = call_as(&host, Some(clerk.clone()), get("/api/menus")).await;
+    assert_eq!(status, 200, "{menus}");
+    assert!(
+        menu_ids(&menus).contains(&"goods/goods".to_owned()),
+        "goods.items.read opens goods' menu: {menus}"
+    );
+    let nobody = caller_with_roles(&host, "newcomer", &[]).await;
+    let (status, _, menus) = call_as(&host, Some(nobody.clone()), get("/api/menus")).await;
+    assert_eq!(status, 200, "{menus}");
+    assert!(
+        !menu_ids(&menus).contains(&"goods/goods".to_owned()),
+        "without goods.items.read the goods menu is not named: {menus}"
+    );
+
+    let (status, _, body) = call_as(&host, Some(clerk), get("/api/plugins")).await;
+    assert_eq!(status, 403, "the clerk may not list plugins: {body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("plugins.view"),
+        "{body}"
+    );
+    let response = host.get("/api/plugins").await;
+    assert_eq!(response.status(), 200, "the administrator lists them");
+    host.stop().await;
+}

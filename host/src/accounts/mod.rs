@@ -2,12 +2,14 @@
 //! (Argon2id, off the async runtime), seeding the built-in super-admin role
 //! and the first administrator, signing in with lock-out, server-side
 //! sessions and service tokens, resolving a credential into a
-//! [`Caller`](crate::caller::Caller) through a cache, and the audit log.
+//! [`Caller`](crate::caller::Caller) through a cache, what a delegated
+//! administrator may hand out ([`delegation`]), and the audit log.
 //! SQL lives in [`crate::db::accounts`]; HTTP in `http/auth.rs` and
 //! `http/accounts_admin.rs`.
 
 pub mod audit;
 pub mod callers;
+pub mod delegation;
 pub mod password;
 pub mod seed;
 pub mod sign_in;

@@ -2,11 +2,15 @@
 //! what. Every
 //! change bumps the grants generation, so cached callers are rebuilt on
 //! their next request (a disabled user or a revoked token is refused at
-//! once). The gate in `admin.rs` checks the permission and audits the call.
+//! once). The gate in `admin.rs` checks the permission and audits the call;
+//! the handlers then keep a delegated administrator within their own reach
+//! ([`accounts::delegation`]): they give, take away or act on only what
+//! they hold. Signing a user out, unlocking and revoking a token stay open
+//! to every holder of the page's permission, for an incident's sake.
 
-use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
 use std::sync::Arc;
@@ -14,9 +18,12 @@ use std::sync::Arc;
 use super::auth::db_error;
 use super::json_body::{JsonBody, object};
 use super::{ApiError, AppState};
+use crate::accounts::delegation::{self, Beyond};
 use crate::accounts::{self, SUPER_ADMIN_ROLE, new_secret, password, secret_hash};
+use crate::caller::Caller;
 use crate::db::accounts as store;
 use crate::db::accounts::{AuditEntry, AuditFilter, RoleGrant, RoleRow, ServiceTokenRow, UserRow};
+use crate::db::plugin_grants;
 use crate::registry::LoadedPlugin;
 
 /// A user as the admin API shows it (never the password hash).
@@ -84,6 +91,77 @@ async fn find_role(state: &AppState, name: &str) -> Result<RoleRow, ApiError> {
 }
 
 /// Logins, role names and token names: 1 to 64 of `a-z 0-9 . _ -`.
+/// The signed-in caller (the gate let only callers through).
+type CallerExt = Option<Extension<Arc<Caller>>>;
+
+/// Refuses `caller` doing `action` on what holds the built-in role
+/// (`builtin`) or `codes` (`what`, when it is a user or a role), beyond the
+/// caller's own reach.
+fn within_reach(
+    caller: &Caller,
+    builtin: bool,
+    codes: &[String],
+    what: Option<&str>,
+    action: &str,
+) -> Result<(), ApiError> {
+    delegation::within_reach(&caller.permissions, builtin, codes).map_err(|beyond| {
+        let login = &caller.login;
+        let message = match (beyond, what) {
+            (Beyond::BuiltinRole, Some(what)) => {
+                format!("{what} is the super-admin's; only a super-admin may {action}")
+            }
+            (Beyond::BuiltinRole, None) => format!("only a super-admin may {action}"),
+            (Beyond::Code(code), Some(what)) => format!(
+                "{what} holds {code}, which {login} does not hold; only someone who holds it may {action}"
+            ),
+            (Beyond::Code(code), None) => format!(
+                "{login} does not hold {code}; only someone who holds it may {action}"
+            ),
+        };
+        ApiError::new(StatusCode::FORBIDDEN, "beyond_your_permissions", message)
+    })
+}
+
+/// `caller` may give or take away `role` only if they hold all it grants.
+async fn role_within_reach(
+    state: &AppState,
+    caller: &Caller,
+    role: &RoleRow,
+    action: &str,
+) -> Result<(), ApiError> {
+    let host = state.host()?;
+    let codes = plugin_grants::role_codes(&host.db, &role.name)
+        .await
+        .map_err(db_error)?;
+    within_reach(
+        caller,
+        role.builtin,
+        &codes,
+        Some(&format!("the role {}", role.name)),
+        action,
+    )
+}
+
+/// `caller` may change `user` only if they hold all the user holds: a
+/// new password would otherwise let them sign in as someone above them.
+async fn user_within_reach(
+    state: &AppState,
+    caller: &Caller,
+    user: &UserRow,
+) -> Result<(), ApiError> {
+    let host = state.host()?;
+    let effect = store::effect_of_user_roles(&host.db, user.id)
+        .await
+        .map_err(db_error)?;
+    within_reach(
+        caller,
+        effect.builtin,
+        &effect.codes,
+        Some(&format!("the user {}", user.login)),
+        "change that user",
+    )
+}
+
 fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
     let ok = !name.is_empty()
         && name.len() <= 64
@@ -124,8 +202,10 @@ pub struct NewUser {
 
 pub async fn create_user(
     State(state): State<AppState>,
+    caller: CallerExt,
     body: JsonBody,
 ) -> Result<(StatusCode, Json<UserView>), ApiError> {
+    let caller = super::auth::require(caller)?;
     let body: NewUser = object(
         body,
         r#"{"login", "password", "display_name"?, "roles"?: [..]}"#,
@@ -134,7 +214,8 @@ pub async fn create_user(
     password::check_policy(&body.password).map_err(ApiError::bad_request)?;
     let host = state.host()?;
     for role in &body.roles {
-        find_role(&state, role).await?;
+        let role = find_role(&state, role).await?;
+        role_within_reach(&state, &caller, &role, "give that role").await?;
     }
     let hash = password::hash(&body.password).await.map_err(db_error)?;
     let display = body.display_name.as_deref().unwrap_or(&body.login);
@@ -179,11 +260,14 @@ pub struct UserChange {
 /// Changes a user; a new password or disabling ends their sessions.
 pub async fn update_user(
     State(state): State<AppState>,
+    caller: CallerExt,
     Path(login): Path<String>,
     body: JsonBody,
 ) -> Result<Json<UserView>, ApiError> {
+    let caller = super::auth::require(caller)?;
     let body: UserChange = object(body, r#"{"display_name"?, "password"?, "disabled"?}"#)?;
     let user = find_user(&state, &login).await?;
+    user_within_reach(&state, &caller, &user).await?;
     let host = state.host()?;
     if let Some(password) = &body.password {
         password::check_policy(password).map_err(ApiError::bad_request)?;
@@ -213,9 +297,12 @@ pub async fn update_user(
 
 pub async fn delete_user(
     State(state): State<AppState>,
+    caller: CallerExt,
     Path(login): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    let caller = super::auth::require(caller)?;
     let user = find_user(&state, &login).await?;
+    user_within_reach(&state, &caller, &user).await?;
     let host = state.host()?;
     store::delete_user(&host.db, user.id)
         .await
@@ -254,10 +341,13 @@ pub async fn unlock_user(
 
 pub async fn add_user_role(
     State(state): State<AppState>,
+    caller: CallerExt,
     Path((login, role)): Path<(String, String)>,
 ) -> Result<Json<UserView>, ApiError> {
+    let caller = super::auth::require(caller)?;
     let user = find_user(&state, &login).await?;
-    find_role(&state, &role).await?;
+    let found = find_role(&state, &role).await?;
+    role_within_reach(&state, &caller, &found, "give that role").await?;
     let host = state.host()?;
     store::add_user_role(&host.db, user.id, &role)
         .await
@@ -268,10 +358,15 @@ pub async fn add_user_role(
 
 pub async fn remove_user_role(
     State(state): State<AppState>,
+    caller: CallerExt,
     Path((login, role)): Path<(String, String)>,
 ) -> Result<Json<UserView>, ApiError> {
+    let caller = super::auth::require(caller)?;
     let user = find_user(&state, &login).await?;
     let host = state.host()?;
+    if let Some(found) = store::role(&host.db, &role).await.map_err(db_error)? {
+        role_within_reach(&state, &caller, &found, "take that role away").await?;
+    }
     store::remove_user_role(&host.db, user.id, &role)
         .await
         .map_err(db_error)?;
@@ -333,8 +428,10 @@ pub async fn create_role(
 
 pub async fn delete_role(
     State(state): State<AppState>,
+    caller: CallerExt,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    let caller = super::auth::require(caller)?;
     let role = find_role(&state, &name).await?;
     if role.builtin {
         return Err(ApiError::new(
@@ -343,6 +440,7 @@ pub async fn delete_role(
             format!("the built-in role {name:?} cannot be deleted"),
         ));
     }
+    role_within_reach(&state, &caller, &role, "delete that role").await?;
     let host = state.host()?;
     store::delete_role(&host.db, &name)
         .await
@@ -369,8 +467,10 @@ pub async fn role_grants(
 /// defaults are granted on install besides.
 pub async fn grant(
     State(state): State<AppState>,
+    caller: CallerExt,
     Path((name, permission)): Path<(String, String)>,
 ) -> Result<Json<Vec<RoleGrant>>, ApiError> {
+    let caller = super::auth::require(caller)?;
     let role = find_role(&state, &name).await?;
     if role.name == SUPER_ADMIN_ROLE {
         return Err(ApiError::new(
@@ -398,6 +498,13 @@ pub async fn grant(
             )));
         }
     };
+    within_reach(
+        &caller,
+        false,
+        std::slice::from_ref(&permission),
+        None,
+        "grant it",
+    )?;
     store::grant(&host.db, &name, &permission, &plugin)
         .await
         .map_err(db_error)?;
@@ -510,9 +617,18 @@ pub async fn permissions(State(state): State<AppState>) -> Result<Json<Grantable
 
 pub async fn revoke(
     State(state): State<AppState>,
+    caller: CallerExt,
     Path((name, permission)): Path<(String, String)>,
 ) -> Result<Json<Vec<RoleGrant>>, ApiError> {
+    let caller = super::auth::require(caller)?;
     find_role(&state, &name).await?;
+    within_reach(
+        &caller,
+        false,
+        std::slice::from_ref(&permission),
+        None,
+        "revoke it",
+    )?;
     let host = state.host()?;
     store::revoke(&host.db, &name, &permission)
         .await
@@ -563,8 +679,10 @@ pub struct NewToken {
 /// answer only.
 pub async fn create_token(
     State(state): State<AppState>,
+    caller: CallerExt,
     body: JsonBody,
 ) -> Result<(StatusCode, Json<TokenView>), ApiError> {
+    let caller = super::auth::require(caller)?;
     let body: NewToken = object(body, r#"{"name", "permissions": ["plugins.install", …]}"#)?;
     check_name("token name", &body.name)?;
     if let Some(bad) = body
@@ -576,6 +694,13 @@ pub async fn create_token(
             "{bad:?} is not a host permission; a service token holds host permissions only"
         )));
     }
+    within_reach(
+        &caller,
+        false,
+        &body.permissions,
+        None,
+        "give it to a token",
+    )?;
     let host = state.host()?;
     let secret = new_secret();
     let row = store::insert_service_token(&host.db, &body.name, &secret_hash(&secret))

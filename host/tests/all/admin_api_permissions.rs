@@ -260,3 +260,129 @@ async fn pages_redirect_to_sign_in_without_an_open_redirect() {
     }
     host.stop().await;
 }
+
+/// A delegated administrator (users, roles and tokens, no super-admin)
+/// hands out and acts on only what they hold: not the super-admin role,
+/// not a code they lack, not a new password for someone above them. What
+/// is within their reach goes through, and a super-admin can do it all.
+#[tokio::test]
+async fn a_delegated_administrator_cannot_raise_anyone_above_themselves() {
+    for db in all_dbs().await {
+        let data = tempfile::tempdir().expect("temp dir");
+        let host = TestHost::start(test_config(&db, data.path(), &[]))
+            .await
+            .expect("start");
+        let kind = db.kind;
+        let admin = host.admin();
+        let (status, body) = admin
+            .post_json(
+                "/roles",
+                serde_json::json!({"name": "helpdesk", "title": "Help desk"}),
+            )
+            .await;
+        assert_eq!(status, 201, "{kind}: {body}");
+        for code in [
+            "users.manage",
+            "roles.manage",
+            "tokens.manage",
+            "audit.view",
+        ] {
+            let (status, body) = admin.put(&format!("/roles/helpdesk/grants/{code}")).await;
+            assert_eq!(status, 200, "{kind}: {body}");
+        }
+        let helen = host
+            .user_with_roles("helen", "Helen-password-1", &["helpdesk"])
+            .await;
+        let as_helen = |method: Method, path: &str, body: Option<serde_json::Value>| {
+            let mut request = host.with_cookie(method, &format!("/api/admin{path}"), &helen);
+            if let Some(body) = body {
+                request = request.json(&body);
+            }
+            async move {
+                let response = request.send().await.expect("answer");
+                let status = response.status().as_u16();
+                let body: serde_json::Value = response.json().await.unwrap_or_default();
+                (status, body)
+            }
+        };
+        let refused = |what: &str, (status, body): (u16, serde_json::Value)| {
+            assert_eq!(status, 403, "{kind}: {what}: {body}");
+            assert_eq!(
+                body["error"]["code"], "beyond_your_permissions",
+                "{kind}: {what}: {body}"
+            );
+        };
+
+        refused(
+            "the super-admin role for herself",
+            as_helen(Method::PUT, "/users/helen/roles/super-admin", None).await,
+        );
+        refused(
+            "a code she lacks for her own role",
+            as_helen(Method::PUT, "/roles/helpdesk/grants/plugins.install", None).await,
+        );
+        refused(
+            "a token holding a code she lacks",
+            as_helen(
+                Method::POST,
+                "/tokens",
+                Some(serde_json::json!({"name": "deploy", "permissions": ["plugins.install"]})),
+            )
+            .await,
+        );
+        refused(
+            "a new user with the super-admin role",
+            as_helen(
+                Method::POST,
+                "/users",
+                Some(serde_json::json!({"login": "mallory", "password": "Mallory-password-1", "roles": ["super-admin"]})),
+            )
+            .await,
+        );
+        refused(
+            "a new password for the super-admin",
+            as_helen(
+                Method::PATCH,
+                "/users/admin",
+                Some(serde_json::json!({"password": "Taken-over-password-1"})),
+            )
+            .await,
+        );
+        refused(
+            "deleting the super-admin",
+            as_helen(Method::DELETE, "/users/admin", None).await,
+        );
+        host.sign_in_admin().await;
+
+        // Within her reach: a token of a code she holds, a user with her
+        // own role, and changing that user.
+        let (status, body) = as_helen(
+            Method::POST,
+            "/tokens",
+            Some(serde_json::json!({"name": "auditor", "permissions": ["audit.view"]})),
+        )
+        .await;
+        assert_eq!(status, 201, "{kind}: {body}");
+        let (status, body) = as_helen(
+            Method::POST,
+            "/users",
+            Some(serde_json::json!({"login": "sam", "password": "Sam-password-12", "roles": ["helpdesk"]})),
+        )
+        .await;
+        assert_eq!(status, 201, "{kind}: {body}");
+        let (status, body) = as_helen(
+            Method::PATCH,
+            "/users/sam",
+            Some(serde_json::json!({"display_name": "Sam Desk"})),
+        )
+        .await;
+        assert_eq!(status, 200, "{kind}: {body}");
+        let (_, user) = admin.get("/users/helen").await;
+        assert_eq!(user["roles"], serde_json::json!(["helpdesk"]), "{kind}");
+
+        // The super-admin may.
+        let (status, body) = admin.put("/users/helen/roles/super-admin").await;
+        assert_eq!(status, 200, "{kind}: {body}");
+        host.stop().await;
+    }
+}

@@ -42,8 +42,11 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     // Both run whatever the first found, so one run reports every failure.
     let rest = run_tests(rest);
-    let mut alone = cargo(&workspace_root());
-    alone.args(["test", "-p", "plinth-host", "--test", "all", "--"]);
+    // The same package selection as the first run, narrowed to the
+    // integration binaries: `-p plinth-host` alone would resolve features
+    // differently and rebuild wasmtime.
+    let mut alone = workspace_tests();
+    alone.args(["--test", "all", "--"]);
     alone.args(ALONE).arg("--test-threads=1");
     alone.env(ALONE_ENV, "1");
     let alone = run_tests(alone);

@@ -580,6 +580,14 @@ fn validate(raw: RawManifest) -> Result<Manifest, ManifestError> {
         }
     }
 
+    let (permissions, routes) = legacy_access(
+        &name,
+        raw.kind,
+        host_api.as_ref(),
+        raw.permissions,
+        raw.routes,
+    );
+
     Ok(Manifest {
         name,
         version,
@@ -592,15 +600,61 @@ fn validate(raw: RawManifest) -> Result<Manifest, ManifestError> {
         depends,
         capabilities,
         menus: raw.menus,
-        permissions: raw.permissions,
+        permissions,
         buttons: raw.buttons,
-        routes: raw.routes,
+        routes,
         tasks: raw.tasks,
         events: raw.events,
         limits: raw.limits,
         settings: raw.settings,
         uploads: raw.uploads,
     })
+}
+
+/// The first host API whose plugins declare `[[routes]]`.
+const ROUTES_SINCE: Version = Version::new(0, 2, 0);
+
+/// The code a plugin built before `[[routes]]` existed is opened with.
+pub fn legacy_use_code(plugin: &str) -> String {
+    format!("{plugin}.use")
+}
+
+/// A plugin built for a host API before 0.2 predates `[[routes]]` and
+/// `[[permissions]]`: with no route declared, every caller but a
+/// super-admin would be refused all of it, and no grant could change
+/// that. Such a manifest gets one permission, [`legacy_use_code`], held by
+/// the `admin` role from install on, and one route covering everything
+/// below its mount point that needs it, so an administrator opens the
+/// plugin to others by granting that code. Any other manifest is kept as
+/// written.
+fn legacy_access(
+    name: &str,
+    kind: PackageKind,
+    host_api: Option<&VersionReq>,
+    permissions: Vec<Permission>,
+    routes: Vec<Route>,
+) -> (Vec<Permission>, Vec<Route>) {
+    let legacy = kind == PackageKind::Plugin
+        && permissions.is_empty()
+        && routes.is_empty()
+        && host_api.is_some_and(|req| !req.matches(&ROUTES_SINCE));
+    if !legacy {
+        return (permissions, routes);
+    }
+    let code = legacy_use_code(name);
+    (
+        vec![Permission {
+            code: code.clone(),
+            title: format!("Use {name} (built before plugins declared their permissions)"),
+            default_roles: vec!["admin".into()],
+        }],
+        vec![Route {
+            method: "*".into(),
+            path: "/*".into(),
+            permission: Some(code),
+            public: false,
+        }],
+    )
 }
 
 fn parse_req(field: &str, text: &str) -> Result<VersionReq, ManifestError> {
@@ -1046,6 +1100,31 @@ subscribe = ["goods.stock-low"]
             "name = \"assets\"\nversion = \"1.0.0\"\nkind = \"static\"\n[[tasks]]\nname = \"t1\"\ntitle = \"T\"\ncron = \"0 0 * * * *\"\n",
         );
         assert_eq!(e.field(), "tasks");
+    }
+
+    /// A plugin built before `[[routes]]` gets one grantable code covering
+    /// all of it; a current one, or one that declares any, is kept as is.
+    #[test]
+    fn a_host_api_0_1_plugin_without_routes_is_opened_by_one_code() {
+        let m = Manifest::parse(MINIMAL).unwrap();
+        assert_eq!(m.permissions.len(), 1);
+        assert_eq!(m.permissions[0].code, "goods-acme.use");
+        assert_eq!(m.permissions[0].default_roles, ["admin"]);
+        let table = access::RouteTable::new(&m.routes);
+        assert_eq!(
+            table.access("POST", "/any/where"),
+            access::Access::Requires("goods-acme.use")
+        );
+        assert_eq!(Manifest::parse(&m.to_toml()).unwrap(), m, "it round-trips");
+
+        let current = Manifest::parse(&MINIMAL.replace("^0.1", "^0.2")).unwrap();
+        assert!(current.permissions.is_empty() && current.routes.is_empty());
+        let declared = Manifest::parse(&with(
+            "[[permissions]]\ncode = \"goods-acme.view\"\ntitle = \"View\"\n",
+        ))
+        .unwrap();
+        assert_eq!(declared.permissions.len(), 1);
+        assert!(declared.routes.is_empty());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The WIT is a promise: a plugin built against host API 0.1.0 (the frozen
 //! contract in `wit/frozen/0.1.0`, never rebuilt with the current SDK)
 //! installs, serves and reaches its imports on a host whose current API is
-//! newer, beside plugins built for the current version; and a manifest
+//! newer, beside plugins built for the current version, to the holders of
+//! the one code it is given since it declares no routes; and a manifest
 //! whose `host_api` does not admit what its component was built for is
 //! refused with the key named.
 
@@ -41,6 +42,27 @@ async fn a_plugin_built_for_host_api_0_1_installs_and_serves_beside_current_ones
             (200, "still here"),
             "{kind}: kv@0.1.0 round-trips"
         );
+        // Built before `[[routes]]`, it is opened by one code, which the
+        // admin role holds from the install on; anyone else is refused
+        // until granted it.
+        let staff = host
+            .user_with_roles("olga", "Olga-password-1", &["admin"])
+            .await;
+        let response = host
+            .with_cookie(reqwest::Method::GET, "/p/legacy-hello/", &staff)
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(response.status(), 200, "{kind}: the admin role opens it");
+        let newcomer = host.user_with_roles("nina", "Nina-password-1", &[]).await;
+        let response = host
+            .with_cookie(reqwest::Method::GET, "/p/legacy-hello/", &newcomer)
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(response.status(), 403, "{kind}");
+        let refusal = response.text().await.unwrap_or_default();
+        assert!(refusal.contains("legacy-hello.use"), "{kind}: {refusal}");
         // The current-version plugin is served by the same host.
         let (status, hello) = text(&host, "/p/hello/").await;
         assert_eq!(

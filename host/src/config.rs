@@ -11,7 +11,8 @@
 //!
 //! The host writes only `plugins[].name`, `version` and `enabled`, and a
 //! plugin's `settings` when the operator changes them through the admin API
-//! ([`Config::save_plugin_settings`]), and only into the file as it is on
+//! ([`Config::save_plugin_settings`]; a secret only as `{"file": …}` naming
+//! the host's own file, see `install::secret_files`), and only into the file as it is on
 //! disk at that moment: never from the snapshot
 //! loaded at start-up, so an edit made while the host runs (a plugin's
 //! `settings`, any other key) stays, and never a value that came from the

@@ -12,10 +12,11 @@
 //!   dropin/failed/              ... or here when it was refused
 //!   download/                   the upgrade agent's resumable downloads
 //!   files/<name>/               plugin files, kept across versions (public/ served at /files/<name>/)
+//!   secrets/<name>/<key>        a secret setting saved from the admin API (0600, folders 0700)
 //!   host.json                   left by a serving host for `plinth plugin …`
 //! ```
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 /// The data folder of one host. Cheap to clone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +89,19 @@ impl DataDir {
         self.root.join("files").join(name)
     }
 
+    /// The file holding secret setting `key` of plugin `plugin` when it
+    /// was saved from the admin API (config.json then names this file).
+    /// `None` unless both are plain names, so neither can climb out of
+    /// `secrets/` (`..`, `/`, an empty name).
+    pub fn secret_file(&self, plugin: &str, key: &str) -> Option<PathBuf> {
+        let plain = |name: &str| {
+            let mut components = Path::new(name).components();
+            matches!(components.next(), Some(Component::Normal(c)) if c == name)
+                && components.next().is_none()
+        };
+        (plain(plugin) && plain(key)).then(|| self.root.join("secrets").join(plugin).join(key))
+    }
+
     /// The file a serving host leaves so `plinth plugin …` can find it.
     pub fn running_host_file(&self) -> PathBuf {
         self.root.join("host.json")
@@ -117,5 +131,27 @@ mod tests {
             Path::new("/srv/data/files/goods")
         );
         assert_eq!(data.running_host_file(), Path::new("/srv/data/host.json"));
+        assert_eq!(
+            data.secret_file("goods", "api_key"),
+            Some(PathBuf::from("/srv/data/secrets/goods/api_key"))
+        );
+    }
+
+    #[test]
+    fn a_secret_file_name_cannot_leave_its_folder() {
+        let data = DataDir::new("/srv/data");
+        for (plugin, key) in [
+            ("..", "api_key"),
+            ("goods", ".."),
+            ("goods", "."),
+            ("goods", ""),
+            ("", "api_key"),
+            ("goods", "../../etc/passwd"),
+            ("goods", "/etc/passwd"),
+            ("goods/x", "api_key"),
+            ("goods", "a/"),
+        ] {
+            assert_eq!(data.secret_file(plugin, key), None, "{plugin:?} {key:?}");
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! `/api/admin/plugins/{name}/settings`: a plugin's declared settings with
 //! their values (`GET`, `plugins.view`), and changing them (`PUT`,
 //! `plugins.configure`) through [`install::change_settings`], which checks
-//! them with start-up's rule, writes config.json and reloads the plugin.
+//! them with start-up's rule, writes config.json (a secret into the host's
+//! own file, which config.json names) and reloads the plugin.
 //! A secret's value is never answered: only whether it is `set`.
 
 use std::collections::BTreeMap;
@@ -125,6 +126,11 @@ fn change_error(error: SettingsChangeError) -> ApiError {
             ApiError::new(StatusCode::CONFLICT, "conflict", message)
         }
         SettingsChangeError::Reload(e) => super::admin::operation_error(e),
+        // The host's own disk: the message names the file, never the value.
+        SettingsChangeError::SecretFile(e) => {
+            tracing::error!(error = %e, "settings API: a secret file was not written");
+            ApiError::internal(message)
+        }
         SettingsChangeError::Db(e) => {
             tracing::error!(error = %e, "settings API: database error");
             ApiError::internal("the host database did not answer; see the host log")

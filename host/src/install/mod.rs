@@ -31,6 +31,7 @@ pub mod fault;
 pub mod journal;
 mod pipeline;
 pub mod restore;
+pub mod secret_files;
 mod settings_change;
 
 pub use journal::{InstallJournal, Operation, Step};

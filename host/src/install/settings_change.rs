@@ -11,13 +11,24 @@
 //! over config.json, so changing it here would change nothing: refused
 //! with the variable named. A `{"file": …}` value is config.json's alone,
 //! so the admin API cannot make the host read an arbitrary file.
+//!
+//! A secret's value never goes into config.json: with a config file, the
+//! host writes it into a file of its own ([`secret_files`],
+//! `data/secrets/<plugin>/<key>`) and config.json gets `{"file": …}` naming
+//! it, the form start-up already reads. Going back to the default deletes
+//! that file. Without a config file (tests) the value stays in memory only.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use plinth_package::manifest::PackageKind;
+use plinth_package::settings::SettingSpec;
 
+use super::secret_files::{self, SecretFileError, WrittenSecret};
 use super::{InstallError, PluginDir, load};
-use crate::config::plugin_settings::{self, SettingValue, SettingView, SettingsError};
+use crate::config::plugin_settings::{
+    self, ResolvedSettings, SettingValue, SettingView, SettingsError,
+};
 use crate::config::{Config, ConfigError};
 use crate::db::DbError;
 use crate::db::store::{self, StoredManifestError};
@@ -49,6 +60,8 @@ pub enum SettingsChangeError {
     },
     #[error("the settings were not saved: {0}")]
     Save(#[from] ConfigError),
+    #[error("the settings were not saved: {0}")]
+    SecretFile(#[from] SecretFileError),
     #[error("the settings were saved but the plugin did not load again: {0}")]
     Reload(#[from] InstallError),
     #[error(transparent)]
@@ -107,7 +120,15 @@ pub async fn change_settings(
         &host.config.plugin_env,
     )?;
     if let Some(path) = host.config_path.as_deref() {
-        Config::save_plugin_settings(path, plugin, &changes)?;
+        save(
+            host,
+            path,
+            plugin,
+            &manifest.settings,
+            &changes,
+            &resolved,
+            &mut configured,
+        )?;
     }
     host.settings.set(plugin, configured);
     // Keys only: a value may be a secret.
@@ -119,4 +140,64 @@ pub async fn change_settings(
         host.registry.put(load(host, &dir)?);
     }
     Ok(plugin_settings::view(&manifest.settings, Some(&resolved)))
+}
+
+/// Writes `changes` into config.json at `path`, each secret among them
+/// (by `specs`) as `{"file": …}` naming the host's own file with its
+/// `resolved` value, which `configured` then names too. When config.json
+/// cannot be saved the secret files are put back as they were; a secret
+/// going back to its default has its file deleted once config.json no
+/// longer names it.
+fn save(
+    host: &Host,
+    path: &Path,
+    plugin: &str,
+    specs: &[SettingSpec],
+    changes: &BTreeMap<String, Option<SettingValue>>,
+    resolved: &ResolvedSettings,
+    configured: &mut BTreeMap<String, SettingValue>,
+) -> Result<(), SettingsChangeError> {
+    let secret_keys: Vec<&str> = specs
+        .iter()
+        .filter(|spec| spec.is_secret() && changes.contains_key(&spec.key))
+        .map(|spec| spec.key.as_str())
+        .collect();
+    let removed = |key: &str| changes.get(key).is_some_and(Option::is_none);
+    let mut to_save = changes.clone();
+    let mut written: Vec<WrittenSecret> = Vec::new();
+    for key in secret_keys.iter().copied().filter(|key| !removed(key)) {
+        // The checked value, as the plugin reads it. `resolve` gives every
+        // key it was given a value for; should it not, the key is left out
+        // of config.json rather than written in plain text.
+        let Some(text) = resolved.get(key) else {
+            to_save.remove(key);
+            continue;
+        };
+        match secret_files::write(&host.data, plugin, key, text) {
+            Ok(secret) => {
+                let file = SettingValue::File {
+                    file: secret.path().to_path_buf(),
+                };
+                to_save.insert(key.to_owned(), Some(file.clone()));
+                configured.insert(key.to_owned(), file);
+                written.push(secret);
+            }
+            Err(e) => {
+                written.into_iter().for_each(WrittenSecret::undo);
+                return Err(e.into());
+            }
+        }
+    }
+    if let Err(e) = Config::save_plugin_settings(path, plugin, &to_save) {
+        written.into_iter().for_each(WrittenSecret::undo);
+        return Err(e.into());
+    }
+    for key in secret_keys.iter().copied().filter(|key| removed(key)) {
+        if let Err(error) = secret_files::remove(&host.data, plugin, key) {
+            // config.json no longer names the file, so the change stands;
+            // the file is left for the operator to delete.
+            tracing::warn!(%error, "plugin settings: a removed secret's file stays");
+        }
+    }
+    Ok(())
 }

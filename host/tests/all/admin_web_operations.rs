@@ -329,9 +329,17 @@ async fn the_settings_form_saves_a_value_and_shows_a_wrong_one_beside_its_field(
             .await,
         json!("12")
     );
-    let written: Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).expect("config.json")).expect("json");
+    let config_text = std::fs::read_to_string(&path).expect("config.json");
+    assert!(
+        !config_text.contains("web-typed-secret-93d1"),
+        "config.json holds the secret: {config_text}"
+    );
+    let written: Value = serde_json::from_str(&config_text).expect("json");
     let settings = &written["plugins"][0]["settings"];
+    assert!(
+        settings["api_key"]["file"].is_string(),
+        "the secret is named by its file: {settings}"
+    );
     assert_eq!(settings["low_stock_threshold"], 12, "{written}");
     assert_eq!(settings["sync"], "daily", "{written}");
     assert!(

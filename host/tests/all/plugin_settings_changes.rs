@@ -4,6 +4,9 @@
 //! restart, a secret is never answered, and a wrong value (wrong type, an
 //! enum value not listed, an undeclared key, a file reference, a key the
 //! environment sets) is refused naming the key with nothing changed.
+//! A secret saved this way goes into the host's own file under
+//! `data/secrets/`, config.json naming it as `{"file": …}`, and is deleted
+//! with the key; an operator's own secret file is never touched.
 //! Reading needs `plugins.view`, changing `plugins.configure`.
 
 use std::path::Path;
@@ -70,6 +73,23 @@ async fn start(path: &Path, env: &[(&str, &str)]) -> TestHost {
     TestHost::start_at(config, Some(path.to_owned()))
         .await
         .expect("host starts")
+}
+
+/// config.json's text and its probe entry's `settings`.
+fn written_settings(path: &Path) -> (String, Value) {
+    let text = std::fs::read_to_string(path).expect("config.json");
+    let written: Value = serde_json::from_str(&text).expect("json");
+    (text, written["plugins"][0]["settings"].clone())
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o777
 }
 
 /// What the plugin itself reads for `key`.
@@ -150,6 +170,10 @@ async fn a_saved_setting_reaches_the_plugin_at_once_and_survives_a_restart() {
     assert_eq!(written["plugins"][0]["settings"]["mode"], "careful");
     assert_eq!(written["plugins"][0]["name"], "probe");
     assert_eq!(written["server"]["bind"], "127.0.0.1:0");
+    assert!(
+        !written.to_string().contains(SECRET),
+        "config.json holds the secret: {written}"
+    );
 
     // Leaving a secret out keeps it; null goes back to the default.
     let (status, _, text) = put(&host, json!({ "page_size": null })).await;
@@ -279,5 +303,153 @@ async fn reading_settings_needs_plugins_view_and_changing_them_plugins_configure
         .await
         .expect("answered");
     assert_eq!(anonymous.status(), 401);
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn a_saved_secret_goes_into_a_host_file_that_config_json_names_and_leaves_with_the_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = probe_config(dir.path());
+    let secrets = dir.path().join("data").join("secrets");
+    let host = start(&path, &[]).await;
+
+    let (status, body, text) = put(&host, json!({ "api_key": SECRET, "page_size": 30 })).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(setting(&body, "api_key")["set"], true, "{text}");
+    let (config_text, settings) = written_settings(&path);
+    assert!(
+        !config_text.contains(SECRET),
+        "config.json holds the secret: {config_text}"
+    );
+    assert_eq!(settings["page_size"], 30, "{settings}");
+    let file = std::path::PathBuf::from(
+        settings["api_key"]["file"]
+            .as_str()
+            .unwrap_or_else(|| panic!("api_key is not {{\"file\": …}}: {settings}")),
+    );
+    assert!(file.is_absolute(), "{}", file.display());
+    assert!(
+        file.starts_with(&secrets),
+        "{} is not under {}",
+        file.display(),
+        secrets.display()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("the secret file"),
+        format!("{SECRET}\n")
+    );
+    #[cfg(unix)]
+    {
+        assert_eq!(mode(&file), 0o600, "the secret file's mode");
+        assert_eq!(mode(file.parent().expect("folder")), 0o700);
+        assert_eq!(mode(&secrets), 0o700);
+    }
+    assert_eq!(seen(&host, "api_key").await, (200, SECRET.to_owned()));
+
+    // Saving it again replaces the file's value; config.json stays.
+    let newer = "admin-typed-secret-second-77ab";
+    let (status, _, text) = put(&host, json!({ "api_key": newer })).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("the secret file"),
+        format!("{newer}\n")
+    );
+    let (config_text, settings) = written_settings(&path);
+    assert!(!config_text.contains(newer), "{config_text}");
+    assert_eq!(settings["api_key"]["file"], json!(file), "{settings}");
+    assert_eq!(seen(&host, "api_key").await, (200, newer.to_owned()));
+    host.stop().await;
+
+    // A restart reads it back from the file config.json names.
+    let host = start(&path, &[]).await;
+    assert_eq!(seen(&host, "api_key").await, (200, newer.to_owned()));
+    let (status, shown) = host.admin().get("/plugins/probe/settings").await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(setting(&shown, "api_key")["set"], true, "{shown}");
+
+    // Back to the default: out of config.json, and the file is gone.
+    let (status, body, text) = put(&host, json!({ "api_key": null })).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(setting(&body, "api_key")["set"], false, "{text}");
+    let (_, settings) = written_settings(&path);
+    assert!(settings.get("api_key").is_none(), "{settings}");
+    assert!(
+        !file.exists(),
+        "the host's secret file stays after the key went"
+    );
+    assert_eq!(seen(&host, "api_key").await.0, 404);
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn an_operators_own_secret_file_is_never_written_or_deleted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = probe_config(dir.path());
+    let own = dir.path().join("operator-api-key");
+    std::fs::write(&own, "operator-secret-value\n").expect("write the operator's file");
+    let text = std::fs::read_to_string(&path).expect("config.json");
+    let mut config: Value = serde_json::from_str(&text).expect("json");
+    config["plugins"][0]["settings"] = json!({ "api_key": { "file": own } });
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).expect("json")).expect("write");
+    let host = start(&path, &[]).await;
+    assert_eq!(
+        seen(&host, "api_key").await,
+        (200, "operator-secret-value".to_owned())
+    );
+
+    let (status, _, text) = put(&host, json!({ "api_key": SECRET })).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(seen(&host, "api_key").await, (200, SECRET.to_owned()));
+    assert_eq!(
+        std::fs::read_to_string(&own).expect("the operator's file"),
+        "operator-secret-value\n"
+    );
+    let (config_text, settings) = written_settings(&path);
+    assert!(!config_text.contains(SECRET), "{config_text}");
+    let host_file = settings["api_key"]["file"].as_str().unwrap_or_default();
+    assert!(
+        Path::new(host_file).starts_with(dir.path().join("data/secrets")),
+        "{settings}"
+    );
+
+    // The operator points config.json at their file again, restarts, and
+    // then clears the key: their file stays.
+    host.stop().await;
+    let text = std::fs::read_to_string(&path).expect("config.json");
+    let mut config: Value = serde_json::from_str(&text).expect("json");
+    config["plugins"][0]["settings"] = json!({ "api_key": { "file": own } });
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).expect("json")).expect("write");
+    let host = start(&path, &[]).await;
+    let (status, _, text) = put(&host, json!({ "api_key": null })).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(own.exists(), "the operator's own secret file was deleted");
+    assert!(written_settings(&path).1.get("api_key").is_none());
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn a_secret_change_that_config_json_cannot_take_leaves_the_secret_file_as_it_was() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = probe_config(dir.path());
+    let host = start(&path, &[]).await;
+    let (status, _, text) = put(&host, json!({ "api_key": SECRET })).await;
+    assert_eq!(status, 200, "{text}");
+    let (_, settings) = written_settings(&path);
+    let file = std::path::PathBuf::from(settings["api_key"]["file"].as_str().unwrap_or_default());
+
+    // The operator took probe's entry out of config.json meanwhile: the
+    // host cannot save there, so the secret file keeps its old value.
+    let text = std::fs::read_to_string(&path).expect("config.json");
+    let mut config: Value = serde_json::from_str(&text).expect("json");
+    config["plugins"] = json!([]);
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).expect("json")).expect("write");
+    let (status, _, text) = put(&host, json!({ "api_key": "never-kept-secret-1f0c" })).await;
+    assert_eq!(status, 409, "{text}");
+    assert!(!text.contains("never-kept-secret-1f0c"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("the secret file"),
+        format!("{SECRET}\n")
+    );
+    assert_eq!(seen(&host, "api_key").await, (200, SECRET.to_owned()));
     host.stop().await;
 }

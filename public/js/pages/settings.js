@@ -4,7 +4,8 @@
 // A secret's value never comes to the page: its field says whether it is
 // set, and only what is typed into it is sent. Saving sends the changed
 // keys to PUT /api/admin/plugins/{name}/settings, which checks them with
-// the host's start-up rule, writes config.json and reloads the plugin; a
+// the host's start-up rule, writes config.json (a secret into the host's
+// own file, which config.json names) and reloads the plugin; a
 // refusal names the key, and its message goes beside that field.
 
 import { get, request } from "../api.js";
@@ -126,7 +127,7 @@ export function settingsPage(root, session) {
   const canEdit = session.can(NEEDS.configure);
   const slot = h("div", { id: "settings" }, h("p", { class: "muted" }, "Loading settings…"));
   root.append(h("div", { class: "page-head" }, h("h1", {}, "Plugin settings"),
-    h("p", { class: "muted" }, "What each plugin lets you configure. Saved values go into config.json and reach the plugin at once; a value set by an environment variable wins and cannot be changed here.")),
+    h("p", { class: "muted" }, "What each plugin lets you configure. Saved values go into config.json (a secret into a file of the host's own, which config.json names) and reach the plugin at once; a value set by an environment variable wins and cannot be changed here.")),
   slot);
 
   function mount(row, message) {

@@ -94,18 +94,27 @@ impl DataDir {
     /// `None` unless both are plain names, so neither can climb out of
     /// `secrets/` (`..`, `/`, an empty name).
     pub fn secret_file(&self, plugin: &str, key: &str) -> Option<PathBuf> {
-        let plain = |name: &str| {
-            let mut components = Path::new(name).components();
-            matches!(components.next(), Some(Component::Normal(c)) if c == name)
-                && components.next().is_none()
-        };
-        (plain(plugin) && plain(key)).then(|| self.root.join("secrets").join(plugin).join(key))
+        let folder = self.plugin_secrets(plugin)?;
+        plain_name(key).then(|| folder.join(key))
+    }
+
+    /// The folder of plugin `plugin`'s secrets saved from the admin API;
+    /// `None` unless `plugin` is a plain name.
+    pub fn plugin_secrets(&self, plugin: &str) -> Option<PathBuf> {
+        plain_name(plugin).then(|| self.root.join("secrets").join(plugin))
     }
 
     /// The file a serving host leaves so `plinth plugin …` can find it.
     pub fn running_host_file(&self) -> PathBuf {
         self.root.join("host.json")
     }
+}
+
+/// Whether `name` is one plain path component (no `..`, `/`, or empty).
+fn plain_name(name: &str) -> bool {
+    let mut components = Path::new(name).components();
+    matches!(components.next(), Some(Component::Normal(c)) if c == name)
+        && components.next().is_none()
 }
 
 #[cfg(test)]

@@ -684,6 +684,19 @@ pub async fn remove(
                     source,
                 }
             })?;
+            // So do the secrets saved for it from the admin web: the
+            // config.json entry that named them goes with the removal.
+            if let Some(secrets) = host.data.plugin_secrets(name) {
+                match std::fs::remove_dir_all(&secrets) {
+                    Err(source) if source.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(InstallError::Io {
+                            path: secrets.display().to_string(),
+                            source,
+                        });
+                    }
+                    _ => {}
+                }
+            }
             // Its role or account goes with its tables. The removal has
             // happened; a role the server will not drop (it owns objects in
             // another database) costs a warning.

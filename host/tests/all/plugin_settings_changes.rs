@@ -378,6 +378,17 @@ async fn a_saved_secret_goes_into_a_host_file_that_config_json_names_and_leaves_
         "the host's secret file stays after the key went"
     );
     assert_eq!(seen(&host, "api_key").await.0, 404);
+
+    // Removed with its data, the plugin's saved secrets go too.
+    let (status, _, text) = put(&host, json!({ "api_key": SECRET })).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(secrets.join("probe").is_dir());
+    let (status, body) = host.admin().delete("/plugins/probe?drop_data=true").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        !secrets.join("probe").exists(),
+        "a plugin removed with its data leaves no secret behind"
+    );
     host.stop().await;
 }
 

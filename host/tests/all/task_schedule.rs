@@ -1,6 +1,8 @@
 //! Manifest tasks run on their cron schedule on one host, each tick
 //! recorded with its outcome: runs every second, a task past its timeout is
-//! cut off while the host keeps serving, a long task never overlaps itself,
+//! cut off while the host and the plugin's own routes keep serving, a long
+//! task never overlaps itself, disabling the plugin stops its tasks until
+//! it is enabled again,
 //! pause survives a restart, run-now runs once (and 409s while running),
 //! the history pages, a run in flight finishes on the version that started
 //! it, removing the plugin stops (and cancels) its tasks, and
@@ -89,6 +91,9 @@ async fn a_task_past_its_timeout_is_cut_off_while_the_host_keeps_serving() {
     let timed_out = loop {
         let asked = Instant::now();
         assert_eq!(host.get("/healthz").await.status(), 200);
+        // The plugin's own routes too: the hanging task holds one instance,
+        // not the plugin.
+        assert_eq!(host.get("/p/ticker/ticks").await.status(), 200);
         slowest = slowest.max(asked.elapsed());
         let all = runs(&host, "hang").await;
         if let Some(run) = with_outcome(&all, "timed_out").first() {
@@ -113,10 +118,10 @@ async fn a_task_past_its_timeout_is_cut_off_while_the_host_keeps_serving() {
             .contains("timeout"),
         "{timed_out:?}"
     );
-    // Blocked by the hanging task, /healthz would take its whole 60 s.
+    // Blocked by the hanging task, either would take its whole 60 s.
     assert!(
         slowest < Duration::from_secs(3),
-        "/healthz took {slowest:?}"
+        "/healthz and a ticker route took {slowest:?}"
     );
     host.stop().await;
 }
@@ -342,6 +347,44 @@ async fn removing_the_plugin_stops_its_tasks_and_cancels_a_run_in_flight() {
             "nothing of {task} is left running"
         );
     }
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn a_disabled_plugins_tasks_stop_and_come_back_when_it_is_enabled() {
+    let db = TestDb::create(DbKind::Sqlite).await.expect("sqlite");
+    let data = tempfile::tempdir().expect("temp dir");
+    let host = ticker_host(&db, data.path()).await;
+    eventually("a first tick", Duration::from_secs(15), || async {
+        (!with_outcome(&runs(&host, "tick").await, "ok").is_empty()).then_some(())
+    })
+    .await;
+    let (status, body) = host.admin().post("/plugins/ticker/disable").await;
+    assert_eq!(status, 200, "{body}");
+    let disabled_at = plinth_host::db::now_ms();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let late: Vec<TaskRun> = runs(&host, "tick")
+        .await
+        .into_iter()
+        .filter(|r| r.scheduled_at.unwrap_or(0) > disabled_at + 500)
+        .collect();
+    assert!(late.is_empty(), "tick ran while disabled: {late:#?}");
+
+    let (status, body) = host.admin().post("/plugins/ticker/enable").await;
+    assert_eq!(status, 200, "{body}");
+    let enabled_at = plinth_host::db::now_ms();
+    eventually(
+        "a tick after the enable",
+        Duration::from_secs(15),
+        || async {
+            runs(&host, "tick")
+                .await
+                .into_iter()
+                .any(|r| r.scheduled_at.unwrap_or(0) > enabled_at && r.outcome == "ok")
+                .then_some(())
+        },
+    )
+    .await;
     host.stop().await;
 }
 

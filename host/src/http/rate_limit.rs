@@ -127,3 +127,114 @@ fn too_many(plugin: &str, limit: &RouteLimit, retry_after: u64) -> Response {
     );
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limit(per: LimitPer) -> RouteLimit {
+        RouteLimit {
+            path: "/api/items".into(),
+            methods: vec!["POST".into()],
+            per,
+            rate: "2/min".into(),
+        }
+    }
+
+    /// A POST to the limited path from `ip`, signed in as user `user`.
+    fn request(ip: [u8; 4], user: Option<i64>) -> Parts {
+        let mut request = axum::http::Request::post("/p/goods/api/items")
+            .body(())
+            .expect("request");
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from((ip, 40000))));
+        if let Some(id) = user {
+            request.extensions_mut().insert(Arc::new(Caller {
+                kind: crate::caller::CallerKind::User,
+                id,
+                login: format!("u{id}"),
+                display_name: format!("U{id}"),
+                roles: Vec::new(),
+                data_scope: "self".into(),
+                permissions: Arc::new(crate::caller::PermissionSet::default()),
+            }));
+        }
+        request.into_parts().0
+    }
+
+    /// How many of `n` requests built by `make` pass `limits`.
+    fn passed(
+        limiters: &RouteLimiters,
+        limits: &[RouteLimit],
+        n: usize,
+        make: impl Fn(usize) -> Parts,
+    ) -> usize {
+        (0..n)
+            .filter(|i| {
+                limiters
+                    .check("goods", limits, &make(*i), "/api/items")
+                    .is_none()
+            })
+            .count()
+    }
+
+    #[test]
+    fn per_ip_counts_each_address_apart() {
+        let (limiters, limits) = (RouteLimiters::default(), [limit(LimitPer::Ip)]);
+        assert_eq!(
+            passed(&limiters, &limits, 3, |_| request([10, 0, 0, 1], Some(1))),
+            2
+        );
+        assert_eq!(
+            passed(&limiters, &limits, 3, |_| request([10, 0, 0, 2], Some(1))),
+            2,
+            "another address has its own two, whoever is signed in"
+        );
+    }
+
+    #[test]
+    fn per_plugin_counts_everyone_together() {
+        let (limiters, limits) = (RouteLimiters::default(), [limit(LimitPer::Plugin)]);
+        let octet = |i: usize| u8::try_from(i + 1).unwrap_or(u8::MAX);
+        assert_eq!(
+            passed(&limiters, &limits, 4, |i| request(
+                [10, 0, 0, octet(i)],
+                Some(i as i64)
+            )),
+            2
+        );
+    }
+
+    #[test]
+    fn per_user_counts_anonymous_callers_by_address() {
+        let (limiters, limits) = (RouteLimiters::default(), [limit(LimitPer::User)]);
+        assert_eq!(
+            passed(&limiters, &limits, 3, |_| request([10, 0, 0, 1], None)),
+            2
+        );
+        assert_eq!(
+            passed(&limiters, &limits, 3, |_| request([10, 0, 0, 2], None)),
+            2
+        );
+        assert_eq!(
+            passed(&limiters, &limits, 3, |_| request([10, 0, 0, 1], Some(9))),
+            2,
+            "a signed-in user from the same address counts on their own"
+        );
+        let refused = limiters
+            .check(
+                "goods",
+                &limits,
+                &request([10, 0, 0, 1], None),
+                "/api/items",
+            )
+            .expect("over the limit");
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(
+            refused
+                .headers()
+                .contains_key(axum::http::header::RETRY_AFTER)
+        );
+    }
+}
